@@ -1,0 +1,36 @@
+"""Model files: atomic writes, and pruned models that load back into their registry architecture."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from pruningbench.models import create_model
+
+__all__ = ["atomic_save", "save_pruned", "load_pruned"]
+
+
+def atomic_save(payload: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: an interrupted write never leaves a truncated file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+
+
+def save_pruned(model: nn.Module, path: Path, model_name: str, num_classes: int, in_channels: int) -> None:
+    """Save a pruned model with what is needed to rebuild it: its registry name and Torch-Pruning's full state."""
+    payload = {"model": model_name, "num_classes": num_classes, "in_channels": in_channels, "state": tp.state_dict(model)}
+    atomic_save(payload, path)
+
+
+def load_pruned(path: Path) -> nn.Module:
+    """Rebuild a model saved by :func:`save_pruned`, with its pruned layer shapes."""
+    payload = torch.load(path, map_location="cpu", weights_only=False)  # our own file: module attributes are pickled
+    model = create_model(payload["model"], num_classes=payload["num_classes"], in_channels=payload["in_channels"])
+    return tp.load_state_dict(model, payload["state"]).eval()

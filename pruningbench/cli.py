@@ -1,0 +1,197 @@
+"""Command-line interface: ``pruningbench run | bench | leaderboard | list | evaluate``.
+
+Every user error (bad config, unknown name, missing data) ends as one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from pruningbench.checkpoint import load_pruned
+from pruningbench.config import RunConfig, load_config, load_preset, preset_names
+from pruningbench.data import DATASETS, build_dataset, make_loader
+from pruningbench.errors import UserError
+from pruningbench.leaderboard import COLUMNS, FORMATS, Board, build_boards, render
+from pruningbench.methods.importance import CRITERIA
+from pruningbench.methods.regularizers import REGULARIZERS
+from pruningbench.metrics import evaluate_top1
+from pruningbench.models import MODELS
+from pruningbench.pipeline import resolve_device, run_experiment
+from pruningbench.store import ResultStore, default_url
+from pruningbench.suite import load_suite, suite_names
+
+__all__ = ["app"]
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark structural pruning methods.")
+console = Console(width=None if sys.stdout.isatty() else 200)  # pipes get full-width tables
+errors = Console(stderr=True)
+
+ResultsDir = Annotated[Path, typer.Option("--results-dir", help="Where the store, caches and models live.")]
+DbUrl = Annotated[
+    Optional[str], typer.Option("--db-url", envvar="PRUNINGBENCH_DB_URL", help="SQLAlchemy URL (default: SQLite).")
+]
+
+
+def _store(results_dir: Path, db_url: str | None) -> ResultStore:
+    return ResultStore(db_url or default_url(results_dir))
+
+
+def _overrides(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+@cli.command()
+def run(
+    config: Annotated[Optional[Path], typer.Argument(help="A run config YAML.")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="A built-in preset instead of a file.")] = None,
+    importance: Annotated[Optional[str], typer.Option(help="Override method.importance.")] = None,
+    speedup: Annotated[Optional[float], typer.Option(help="Override prune.speedup.")] = None,
+    scope: Annotated[Optional[str], typer.Option(help="Override prune.scope.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Override seed.")] = None,
+    data_root: Annotated[Optional[Path], typer.Option(help="Override task.data_root.")] = None,
+    results_dir: ResultsDir = Path("results"),
+    db_url: DbUrl = None,
+    force: Annotated[bool, typer.Option(help="Run again even if this config is stored.")] = False,
+) -> None:
+    """Run one pruning experiment and store its result."""
+    if (config is None) == (preset is None):
+        raise UserError("give either a CONFIG file or --preset NAME")
+    overrides = _overrides(
+        **{"method.importance": importance, "prune.speedup": speedup, "prune.scope": scope, "seed": seed},
+        **{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir)},
+    )
+    run_config = load_config(config, overrides) if config else load_preset(preset, overrides)
+    record = run_experiment(run_config, _store(results_dir, db_url), force=force)
+    _print_boards([b for b in build_boards([record])])
+
+
+@cli.command()
+def bench(
+    suite: Annotated[str, typer.Argument(help="A built-in suite name or a suite YAML path.")],
+    methods: Annotated[Optional[str], typer.Option(help="Comma-separated importance names to keep.")] = None,
+    speedups: Annotated[Optional[str], typer.Option(help="Comma-separated speed-ups to keep, e.g. 2,4.")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds to keep.")] = None,
+    data_root: Annotated[Optional[Path], typer.Option(help="Override task.data_root.")] = None,
+    results_dir: ResultsDir = Path("results"),
+    db_url: DbUrl = None,
+) -> None:
+    """Run a whole suite (skipping runs already stored) and print its leaderboards."""
+    overrides = _overrides(**{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir)})
+    configs = load_suite(suite).expand(
+        overrides, _split(methods, str, "--methods"), _split(speedups, float, "--speedups"), _split(seeds, int, "--seeds")
+    )
+    store = _store(results_dir, db_url)
+    records = []
+    for index, run_config in enumerate(configs, start=1):
+        console.rule(f"run {index}/{len(configs)}: {_describe(run_config)}")
+        records.append(run_experiment(run_config, store))
+    _print_boards(build_boards(records))
+    console.print(f"results: {store.url}")
+
+
+def _split(text: str | None, kind: type, option: str) -> list | None:
+    if text is None:
+        return None
+    try:
+        return [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{option}: {text!r} is not a comma-separated list of {kind.__name__}") from None
+
+
+def _describe(config: RunConfig) -> str:
+    method = config.method.importance + (f" + {config.method.regularizer}" if config.method.regularizer else "")
+    return f"{config.task.model} · {method} · {config.prune.speedup:g}x · seed {config.seed}"
+
+
+@cli.command()
+def leaderboard(
+    results_dir: ResultsDir = Path("results"),
+    db_url: DbUrl = None,
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "table",
+    task: Annotated[Optional[str], typer.Option(help="Only this task, e.g. 'resnet18_cifar on cifar100'.")] = None,
+) -> None:
+    """Print the stored results as ranked leaderboards."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    boards = build_boards(_store(results_dir, db_url).records(), task)
+    if not boards:
+        raise UserError(f"no stored results{f' for task {task!r}' if task else ''} in {results_dir}")
+    if fmt == "table":
+        _print_boards(boards)
+    else:
+        sys.stdout.write(render(boards, fmt) + "\n")
+
+
+def _print_boards(boards: list[Board]) -> None:
+    for board in boards:
+        table = Table(title=board.title, title_justify="left")
+        for column in COLUMNS:
+            table.add_column(column, justify="left" if column in ("Importance", "Regularizer") else "right", no_wrap=True)
+        for row in board.rows:
+            table.add_row(*row.cells())
+        console.print(table)
+
+
+@cli.command("list")
+def list_components() -> None:
+    """List registered models, datasets, criteria, regularizers, presets and suites."""
+    for title, names in (
+        ("models", MODELS.names()),
+        ("datasets", DATASETS.names()),
+        ("criteria", CRITERIA.names()),
+        ("regularizers", REGULARIZERS.names()),
+        ("presets", preset_names()),
+        ("suites", suite_names()),
+    ):
+        console.print(f"[bold]{title}[/bold]: {', '.join(names) if names else '(none yet)'}")
+
+
+@cli.command()
+def evaluate(
+    run_id: Annotated[str, typer.Argument(help="A stored run id (a unique prefix is enough).")],
+    results_dir: ResultsDir = Path("results"),
+    db_url: DbUrl = None,
+) -> None:
+    """Load a stored pruned model back and evaluate it on its test set."""
+    record = _store(results_dir, db_url).get(run_id)
+    path = results_dir / record.model_path
+    if not path.is_file():
+        raise UserError(f"model file {path} of run {record.run_id[:8]} is missing")
+    task = record.config["task"]
+    data = build_dataset(task["dataset"], Path(task["data_root"]) if task["data_root"] else None, False)
+    device = resolve_device(record.config["device"])
+    model = load_pruned(path).to(device)
+    metric = evaluate_top1(model, make_loader(data.test, record.config["eval_batch_size"], False, 0), device)
+    console.print(f"run {record.run_id[:8]}: top-1 {metric:.2f}% (stored {record.pruned_metric:.2f}%)")
+
+
+def app() -> None:
+    """Console entry point: run the CLI, turning user errors into one line and exit code 2."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=errors, show_path=False)])
+    try:
+        cli(standalone_mode=False)
+    except UserError as error:
+        errors.print(f"error: {error}", highlight=False, soft_wrap=True)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        errors.print("interrupted: stored results are intact; rerun to continue", highlight=False)
+        raise SystemExit(130) from None
+    except (typer.Exit, typer.Abort) as stop:
+        raise SystemExit(getattr(stop, "exit_code", 1)) from None
+    except Exception as error:  # click usage errors
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            raise SystemExit(error.exit_code) from None
+        raise
+
+

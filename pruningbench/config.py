@@ -1,0 +1,195 @@
+"""Typed, validated run configuration: one YAML file (or built-in preset) fully determines one experiment.
+
+Validation happens here, at the boundary: unknown keys, wrong types, out-of-range values and unknown registry names
+become a :class:`UserError` with one line naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pruningbench.data import DATASETS
+from pruningbench.errors import UserError
+from pruningbench.methods.importance import CRITERIA
+from pruningbench.methods.regularizers import REGULARIZERS
+from pruningbench.models import MODELS
+
+__all__ = [
+    "RunConfig", "Recipe", "explain_validation_error", "load_config", "load_preset", "parse_config", "preset_names"
+]
+
+PRESET_DIR = Path(__file__).with_name("presets")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(_Strict):
+    """What is pruned: a registered model trained on a registered dataset."""
+
+    model: str
+    dataset: str
+    data_root: Path | None = None
+    download: bool = False
+    base_checkpoint: Path | None = None  # a trained base model's state_dict; skips base training
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, name: str) -> str:
+        return _known(MODELS.names(), name)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        return _known(DATASETS.names(), name)
+
+
+class MethodConfig(_Strict):
+    """The method under test: an importance criterion and, for the regularizer track, a sparsity regularizer."""
+
+    importance: str
+    regularizer: str | None = None
+
+    @field_validator("importance")
+    @classmethod
+    def _known_importance(cls, name: str) -> str:
+        return _known(CRITERIA.names(), name)
+
+    @field_validator("regularizer")
+    @classmethod
+    def _known_regularizer(cls, name: str | None) -> str | None:
+        return None if name is None else _known(REGULARIZERS.names(), name)
+
+
+class PruneConfig(_Strict):
+    """How much and where to prune: target MACs speed-up and the scope of the channel ranking."""
+
+    speedup: float = Field(gt=1.0, le=1000.0)
+    scope: Literal["local", "global", "protected_global"] = "protected_global"
+    protected_share: float = Field(default=0.1, gt=0.0, lt=1.0)  # min share of channels each group keeps
+
+
+class Recipe(_Strict):
+    """An SGD training recipe (base training or finetuning)."""
+
+    epochs: int = Field(ge=0)
+    lr: float = Field(gt=0.0)
+    batch_size: int = Field(default=128, gt=0)
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=5e-4, ge=0.0)
+    schedule: Literal["cosine", "step"] = "cosine"
+    milestones: tuple[int, ...] = ()  # epochs where the step schedule multiplies lr by gamma
+    gamma: float = Field(default=0.1, gt=0.0, le=1.0)
+    label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class RunConfig(_Strict):
+    """One pruning experiment, end to end."""
+
+    task: TaskConfig
+    method: MethodConfig
+    prune: PruneConfig
+    base_training: Recipe
+    finetune: Recipe
+    seed: int = Field(default=0, ge=0)
+    base_seed: int = Field(default=0, ge=0)  # seeds base training, shared by all runs so they prune the same model
+    eval_batch_size: int = Field(default=256, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    results_dir: Path = Path("results")
+
+    @model_validator(mode="after")
+    def _data_root_exists(self) -> RunConfig:
+        root = self.task.data_root
+        if root is not None and not self.task.download and not root.exists():
+            raise ValueError(f"task.data_root {str(root)!r} does not exist")
+        if self.task.base_checkpoint is not None and not self.task.base_checkpoint.is_file():
+            raise ValueError(f"task.base_checkpoint {str(self.task.base_checkpoint)!r} is not a file")
+        return self
+
+    def run_key(self) -> str:
+        """Identity of the experiment: a hash of everything that determines its result (not paths or device)."""
+        return _digest(self.model_dump(mode="json", exclude={"results_dir": True, "device": True, "task": {"data_root"}}))
+
+    def base_key(self) -> str:
+        """Identity of the base model this run prunes, shared by all runs that differ only in method or target."""
+        task = self.task.model_dump(mode="json", include={"model", "dataset", "base_checkpoint"})
+        return _digest({"task": task, "recipe": self.base_training.model_dump(mode="json"), "seed": self.base_seed})
+
+
+def _known(allowed: list[str], name: str) -> str:
+    if name not in allowed:
+        raise ValueError(f"unknown name {name!r}; allowed: {', '.join(allowed)}")
+    return name
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise UserError(f"cannot override {dotted!r}: {key!r} is not a section")
+    node[leaf] = value
+
+
+def explain_validation_error(error: ValidationError, source: str) -> str:
+    """The first validation problem as one line: ``<source>: <field>: <what is wrong>``."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "config"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key {field!r}"
+    if first["type"] == "missing":
+        return f"{source}: missing required key {field!r}"
+    message = first["msg"].removeprefix("Value error, ")
+    shown = first.get("input")
+    got = "" if isinstance(shown, dict) or "got" in message or "unknown name" in message else f" (got {shown!r})"
+    return f"{source}: {field}: {message}{got}"
+
+
+def parse_config(data: Any, source: str = "config", overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Validate a config mapping; ``overrides`` maps dotted keys (``prune.speedup``) to values set on top."""
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: expected a mapping of config keys, got {type(data).__name__}")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        raise UserError(explain_validation_error(error, source)) from None
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"config file {str(path)!r} not found") from None
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+
+
+def load_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load and validate a YAML run config."""
+    return parse_config(_read_yaml(Path(path)), str(path), overrides)
+
+
+def preset_names() -> list[str]:
+    """Names of the built-in presets (YAML files shipped in ``pruningbench/presets``)."""
+    return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load the built-in preset ``name``."""
+    if name not in preset_names():
+        raise UserError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
+    return load_config(PRESET_DIR / f"{name}.yaml", overrides)

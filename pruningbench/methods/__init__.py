@@ -1,0 +1,1 @@
+"""Pruning methods: importance criteria (``methods.importance``) and sparsity regularizers (``methods.regularizers``)."""

@@ -1,0 +1,106 @@
+"""The fixed four-stage pipeline: sparsify (optional) → group → prune → finetune, producing one RunRecord.
+
+Every method goes through exactly this code; only the criterion (and regularizer) named in the config differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+
+import torch
+
+from pruningbench.checkpoint import save_pruned
+from pruningbench.config import RunConfig
+from pruningbench.data import build_dataset, make_loader
+from pruningbench.methods.importance import create_criterion
+from pruningbench.metrics import evaluate_top1
+from pruningbench.pipeline.base_model import obtain_base_model
+from pruningbench.pipeline.prune import prune_to_speedup
+from pruningbench.pipeline.train import train
+from pruningbench.record import RunRecord, library_versions
+from pruningbench.seeding import seed_everything
+from pruningbench.store import ResultStore
+
+__all__ = ["run_experiment", "resolve_device"]
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -> RunRecord:
+    """Run one experiment and store its record; a run already stored is returned as is unless ``force``."""
+    run_key = config.run_key()
+    if not force and (stored := store.find(run_key)) is not None:
+        log.info("already stored as run %s (use --force to run again)", stored.run_id[:8])
+        return stored
+    device = resolve_device(config.device)
+    data = build_dataset(config.task.dataset, config.task.data_root, config.task.download)
+    base = obtain_base_model(config, data, device)
+    model = base.model
+
+    seed_everything(config.seed)
+    example = torch.randn(1, *data.input_shape, device=device)
+    log.info(
+        "prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup
+    )
+    outcome = prune_to_speedup(model, create_criterion(config.method.importance, config.seed), example, config.prune)
+    test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0)
+    before_finetune = evaluate_top1(model, test_loader, device, desc="pruned evaluation")
+
+    started = time.perf_counter()
+    train_loader = make_loader(data.train, config.finetune.batch_size, shuffle=True, seed=config.seed)
+    train(model, train_loader, config.finetune, device, desc="finetune")
+    finetune_time = time.perf_counter() - started
+    pruned_metric = evaluate_top1(model, test_loader, device, desc="final evaluation")
+
+    run_id = uuid.uuid4().hex
+    model_path = f"models/{run_id}.pt"
+    save_pruned(model, config.results_dir / model_path, config.task.model, data.num_classes, data.input_shape[0])
+    record = RunRecord(
+        run_id=run_id,
+        run_key=run_key,
+        created_at=datetime.now(timezone.utc),
+        task=f"{config.task.model} on {config.task.dataset}",
+        model=config.task.model,
+        dataset=config.task.dataset,
+        importance=config.method.importance,
+        regularizer=config.method.regularizer,
+        scope=config.prune.scope,
+        protected_share=config.prune.protected_share,
+        seed=config.seed,
+        metric="top1",
+        base_metric=base.metric,
+        pruned_metric=pruned_metric,
+        pruned_metric_before_finetune=before_finetune,
+        target_speedup=config.prune.speedup,
+        achieved_speedup=outcome.achieved_speedup,
+        params_before=outcome.params_before,
+        params_after=outcome.params_after,
+        macs_before=outcome.macs_before,
+        macs_after=outcome.macs_after,
+        step_time=outcome.step_time,
+        prune_time=outcome.prune_time,
+        reg_time=None,
+        finetune_time=finetune_time,
+        base_train_time=base.train_time,
+        channels_before=outcome.channels_before,
+        channels_after=outcome.channels_after,
+        config=config.model_dump(mode="json"),
+        versions=library_versions(),
+        model_path=model_path,
+    )
+    store.add(record)
+    log.info(
+        "done: %.2f%% → %.2f%% (Δ %+.2f), %.3fx achieved, run %s",
+        base.metric, pruned_metric, record.delta, record.achieved_speedup, run_id[:8],
+    )
+    return record

@@ -1,0 +1,74 @@
+"""The base model every run of a task prunes: trained once (or loaded from a checkpoint) and cached by hash."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pruningbench.checkpoint import atomic_save
+from pruningbench.config import RunConfig
+from pruningbench.data import DataSplits, make_loader
+from pruningbench.errors import UserError
+from pruningbench.metrics import evaluate_top1
+from pruningbench.models import create_model
+from pruningbench.pipeline.train import train
+from pruningbench.seeding import seed_everything
+
+__all__ = ["TrainedBase", "obtain_base_model", "base_cache_path"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainedBase:
+    """A trained, unpruned model with its test metric and the wall time its training took."""
+
+    model: nn.Module
+    metric: float
+    train_time: float
+
+
+def base_cache_path(config: RunConfig) -> Path:
+    """Where the base model of ``config`` is cached: keyed by everything that determines it."""
+    return config.results_dir / "cache" / "base" / f"{config.base_key()}.pt"
+
+
+def obtain_base_model(config: RunConfig, data: DataSplits, device: torch.device) -> TrainedBase:
+    """Load the cached base model of ``config``, or build it (train, or load ``task.base_checkpoint``) and cache it."""
+    model = create_model(config.task.model, num_classes=data.num_classes, in_channels=data.input_shape[0]).to(device)
+    cache = base_cache_path(config)
+    if cache.is_file():
+        payload = torch.load(cache, map_location=device, weights_only=True)
+        model.load_state_dict(payload["state_dict"])
+        log.info("base model: reused %s (%.2f%%)", cache, payload["metric"])
+        return TrainedBase(model, payload["metric"], payload["train_time"])
+
+    started = time.perf_counter()
+    if config.task.base_checkpoint is not None:
+        _load_checkpoint(model, config.task.base_checkpoint)
+    else:
+        seed_everything(config.base_seed)
+        loader = make_loader(data.train, config.base_training.batch_size, shuffle=True, seed=config.base_seed)
+        log.info("base model: training %s for %d epochs", config.task.model, config.base_training.epochs)
+        train(model, loader, config.base_training, device, desc="base training")
+    train_time = time.perf_counter() - started
+    test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0)
+    metric = evaluate_top1(model, test_loader, device, desc="base evaluation")
+    atomic_save({"state_dict": model.state_dict(), "metric": metric, "train_time": train_time}, cache)
+    log.info("base model: %.2f%% top-1, cached at %s", metric, cache)
+    return TrainedBase(model, metric, train_time)
+
+
+def _load_checkpoint(model: nn.Module, path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0]
+        raise UserError(f"task.base_checkpoint {str(path)!r} does not fit the model: {first}") from None

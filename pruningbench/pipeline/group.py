@@ -1,0 +1,56 @@
+"""Stage 2, grouping: DepGraph (Torch-Pruning) finds the sets of coupled channels that must be pruned together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+__all__ = ["ChannelGroup", "build_groups", "output_layers"]
+
+
+@dataclass
+class ChannelGroup:
+    """One DepGraph group: removing root channel ``i`` removes every coupled slice listed in ``group``."""
+
+    name: str  # name of the root layer
+    root: nn.Module
+    prune_fn: Callable
+    group: tp.Group  # holds all ``size`` channels, for scoring
+    size: int
+
+
+def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
+    """Conv/linear layers whose output is (part of) the model's output, e.g. the classifier: never pruned."""
+    produced: dict[int, nn.Module] = {}
+    hooks = [
+        module.register_forward_hook(lambda mod, _inp, out: produced.__setitem__(id(out), mod))
+        for module in model.modules()
+        if isinstance(module, (nn.Conv2d, nn.Linear))
+    ]
+    try:
+        with torch.no_grad():
+            output = model(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    outputs = output if isinstance(output, (tuple, list)) else [output]
+    return [produced[id(tensor)] for tensor in outputs if id(tensor) in produced]
+
+
+def build_groups(model: nn.Module, example: torch.Tensor) -> tuple[tp.DependencyGraph, list[ChannelGroup]]:
+    """Trace ``model`` on ``example`` and return its dependency graph and prunable groups (outputs excluded)."""
+    was_training = model.training
+    model.eval()
+    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    names = {module: name for name, module in model.named_modules()}
+    groups = []
+    for group in graph.get_all_groups(ignored_layers=output_layers(model, example)):
+        root_dep = group[0].dep
+        root = root_dep.target.module
+        groups.append(ChannelGroup(names[root], root, root_dep.handler, group, len(group[0].idxs)))
+    model.train(was_training)
+    return graph, groups

@@ -1,0 +1,266 @@
+"""Stage 3, pruning: score every group once, choose the channels to remove for a target MACs speed-up, remove them.
+
+The removal set is found by bisection against an exact analytic MACs model of the conv/linear layers (removing
+channel ``i`` of a group shrinks known in/out dimensions of known layers), instead of Torch-Pruning's repeated
+``step()``: one scoring pass, no re-tracing, and the achieved speed-up lands at or just above the target.
+
+Scopes:
+- ``local``: every group loses the same share of its channels (rounded down per group);
+- ``global``: one ranking over all groups of the per-group-normalized scores (score / group mean);
+- ``protected_global``: global, but each group keeps at least ``ceil(protected_share * size)`` channels.
+Every scope keeps at least one channel per group. Ties are broken by channel index, so results are deterministic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from pruningbench.config import PruneConfig
+from pruningbench.errors import UserError
+from pruningbench.methods.importance import Criterion
+from pruningbench.metrics import count_macs, count_params
+from pruningbench.pipeline.group import ChannelGroup, build_groups
+
+__all__ = [
+    "PruneOutcome", "MacsModel", "SPEEDUP_TOLERANCE", "layer_widths", "plan_removal", "prune_to_speedup", "removal_order"
+]
+
+SPEEDUP_TOLERANCE = 0.01  # achieved speed-up must land in [1, 1 + tolerance] x target
+
+
+@dataclass(frozen=True)
+class PruneOutcome:
+    """What the prune stage did and what it cost."""
+
+    macs_before: int
+    macs_after: int
+    params_before: int
+    params_after: int
+    step_time: float  # seconds spent computing importance scores
+    prune_time: float  # seconds spent choosing and removing channels
+    channels_before: dict[str, int]
+    channels_after: dict[str, int]
+
+    @property
+    def achieved_speedup(self) -> float:
+        return self.macs_before / self.macs_after
+
+
+def layer_widths(model: nn.Module) -> dict[str, int]:
+    """Output channels (conv) or features (linear) of every weight layer, by module name."""
+    return {
+        name: module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.Conv2d, nn.Linear))
+    }
+
+
+class MacsModel:
+    """Predicts the MACs left after removing any set of group channels, without touching the model.
+
+    A conv/linear layer's MACs scale with (kept outputs / outputs) x (kept inputs / inputs), or with kept outputs
+    alone for depthwise convs; which root channels shrink which layer dimension comes from the DepGraph groups.
+    MACs outside conv/linear layers are taken as constant.
+    """
+
+    def __init__(self, model: nn.Module, graph: tp.DependencyGraph, groups: list[ChannelGroup], example: torch.Tensor) -> None:
+        layers, base = self._layer_macs(model, example)
+        self.total = float(count_macs(model, tuple(example.shape[1:])))
+        self.constant = self.total - float(base.sum())
+        self.base = base
+        self.offsets = [0]
+        for group in groups:
+            self.offsets.append(self.offsets[-1] + group.size)
+        index = {module: i for i, module in enumerate(layers)}
+        self.out_map = torch.zeros(len(layers), self.offsets[-1])
+        self.in_map = torch.zeros(len(layers), self.offsets[-1])
+        for g, group in enumerate(groups):
+            for item in group.group.items:
+                module, handler = item.dep.target.module, item.dep.handler
+                if module not in index:
+                    continue
+                target = self.out_map if graph.is_out_channel_pruning_fn(handler) else self.in_map
+                for root_idx in item.root_idxs:
+                    if root_idx is not None:
+                        target[index[module], self.offsets[g] + root_idx] += 1
+        self.out_total = torch.tensor([_out_dim(m) for m in layers], dtype=torch.float)
+        self.in_total = torch.tensor([_in_dim(m) for m in layers], dtype=torch.float)
+        self.depthwise = torch.tensor([_is_depthwise(m) for m in layers])
+
+    @staticmethod
+    def _layer_macs(model: nn.Module, example: torch.Tensor) -> tuple[list[nn.Module], torch.Tensor]:
+        layers, macs = [], []
+
+        def record(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+            per_output = module.weight[0].numel() if isinstance(module, nn.Conv2d) else module.in_features
+            layers.append(module)
+            macs.append(output[:1].numel() * per_output)
+
+        hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        try:
+            with torch.no_grad():
+                model(example[:1])
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return layers, torch.tensor(macs, dtype=torch.float64)
+
+    def macs(self, removed: torch.Tensor) -> float:
+        """MACs after removing the channels flagged in ``removed`` (bool, all groups' channels concatenated)."""
+        flags = removed.float()
+        out_kept = 1.0 - (self.out_map @ flags) / self.out_total
+        in_kept = 1.0 - (self.in_map @ flags) / self.in_total
+        scale = torch.where(self.depthwise, out_kept, out_kept * in_kept).double()
+        return self.constant + float((self.base * scale).sum())
+
+
+def _out_dim(module: nn.Module) -> int:
+    return module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
+
+
+def _in_dim(module: nn.Module) -> int:
+    return module.in_channels if isinstance(module, nn.Conv2d) else module.in_features
+
+
+def _is_depthwise(module: nn.Module) -> bool:
+    return isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels
+
+
+def normalize(scores: torch.Tensor) -> torch.Tensor:
+    """Per-group normalization applied before every global ranking: divide by the group's mean score."""
+    return scores / scores.mean().clamp_min(1e-12)
+
+
+def _ranks(scores: torch.Tensor) -> torch.Tensor:
+    """Rank of each channel within its group (0 = least important), ties broken by index."""
+    ranks = torch.empty(len(scores), dtype=torch.long)
+    ranks[torch.argsort(scores, stable=True)] = torch.arange(len(scores))
+    return ranks
+
+
+def _bisect(candidates: int, speedup_of: Callable[[int], float], target: float) -> int:
+    """Smallest index in ``[0, candidates]`` whose speed-up reaches ``target`` (speed-up grows with the index)."""
+    low, high = 0, candidates
+    while low < high:
+        mid = (low + high) // 2
+        if speedup_of(mid) >= target:
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
+def removal_order(scores: list[torch.Tensor], config: PruneConfig) -> torch.Tensor:
+    """All removable channels (indices into the concatenated groups), least important first, for ``config.scope``.
+
+    Local orders channels by the share of its group they would bring the group to, so any prefix of the order
+    prunes every group by the same ratio, within one channel; global orders by normalized score. A group's own
+    channels always appear in its own ranking order, and the channels a group must keep never appear.
+    """
+    sizes = torch.cat([torch.full((len(s),), len(s)) for s in scores])
+    ranks = torch.cat([_ranks(s) for s in scores])
+    if config.scope == "local":
+        keep = torch.ones_like(sizes)
+        key = (ranks + 1).double() / sizes
+    else:
+        share = config.protected_share if config.scope == "protected_global" else 0.0
+        keep = torch.clamp(torch.ceil(sizes * share - 1e-9), min=1).long()
+        key = torch.cat([normalize(s) for s in scores]).double()
+    eligible = torch.nonzero(ranks < sizes - keep).squeeze(1)
+    return eligible[torch.argsort(key[eligible], stable=True)]
+
+
+def plan_removal(scores: list[torch.Tensor], macs_model: MacsModel, config: PruneConfig) -> list[torch.Tensor]:
+    """Indices of the channels to remove from each group so the predicted speed-up lands in [1, 1.01] x target.
+
+    Bisection finds the shortest prefix of :func:`removal_order` that reaches the target. When that prefix's last
+    channel overshoots the window (small models, coarse layers), the last step is redone greedily: walk on through
+    the order, taking each channel that keeps the speed-up inside the window; a group whose channel was skipped
+    takes no further channels, so every group still loses exactly its least important ones.
+    """
+    order = removal_order(scores, config)
+    group_of = torch.repeat_interleave(torch.arange(len(scores)), torch.tensor([len(s) for s in scores]))
+    target, ceiling = config.speedup, config.speedup * (1 + SPEEDUP_TOLERANCE)
+
+    def prefix(step: int) -> torch.Tensor:
+        flags = torch.zeros(len(group_of), dtype=torch.bool)
+        flags[order[:step]] = True
+        return flags
+
+    def speedup(flags: torch.Tensor) -> float:
+        return macs_model.total / macs_model.macs(flags)
+
+    most = speedup(prefix(len(order)))
+    if most < target:
+        raise UserError(
+            f"prune.speedup {target:g}x is out of reach under scope {config.scope!r}: "
+            f"at most {most:.2f}x while every group keeps its minimum channels"
+        )
+    step = _bisect(len(order), lambda k: speedup(prefix(k)), target)
+    chosen = prefix(step)
+    if step > 0 and speedup(chosen) > ceiling:
+        filled = _fill_window(prefix(step - 1), order[step - 1 :], group_of, speedup, target, ceiling)
+        chosen = chosen if filled is None else filled
+    bounds = macs_model.offsets
+    return [torch.nonzero(chosen[bounds[g] : bounds[g + 1]]).squeeze(1) for g in range(len(scores))]
+
+
+def _fill_window(
+    flags: torch.Tensor,
+    candidates: torch.Tensor,
+    group_of: torch.Tensor,
+    speedup: Callable[[torch.Tensor], float],
+    target: float,
+    ceiling: float,
+) -> torch.Tensor | None:
+    """Add candidates in order while the speed-up stays below ``ceiling``; the flags once it reaches ``target``."""
+    flags, blocked = flags.clone(), set()
+    for channel in candidates.tolist():
+        group = int(group_of[channel])
+        if group in blocked:
+            continue
+        flags[channel] = True
+        reached = speedup(flags)
+        if reached > ceiling:
+            flags[channel] = False
+            blocked.add(group)
+        elif reached >= target:
+            return flags
+    return None
+
+
+def prune_to_speedup(model: nn.Module, criterion: Criterion, example: torch.Tensor, config: PruneConfig) -> PruneOutcome:
+    """Prune ``model`` in place to ``config.speedup`` x fewer MACs using ``criterion``'s scores."""
+    input_shape = tuple(example.shape[1:])
+    macs_before, params_before, channels_before = count_macs(model, input_shape), count_params(model), layer_widths(model)
+    graph, groups = build_groups(model, example)
+
+    started = time.perf_counter()
+    scores = [criterion.score(group.group).detach().float().cpu() for group in groups]
+    step_time = time.perf_counter() - started
+    for group, score in zip(groups, scores):
+        if score.shape != (group.size,) or not torch.isfinite(score).all():
+            raise RuntimeError(f"criterion {type(criterion).__name__} gave invalid scores for group {group.name}")
+
+    started = time.perf_counter()
+    removal = plan_removal(scores, MacsModel(model, graph, groups, example), config)
+    for group, idxs in zip(groups, removal):
+        if len(idxs):
+            graph.get_pruning_group(group.root, group.prune_fn, idxs.tolist()).prune()
+    prune_time = time.perf_counter() - started
+    return PruneOutcome(
+        macs_before=macs_before,
+        macs_after=count_macs(model, input_shape),
+        params_before=params_before,
+        params_after=count_params(model),
+        step_time=step_time,
+        prune_time=prune_time,
+        channels_before=channels_before,
+        channels_after=layer_widths(model),
+    )

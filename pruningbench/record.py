@@ -1,0 +1,76 @@
+"""The result record: everything one run produced, the only thing the store and the leaderboards consume."""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["RunRecord", "library_versions"]
+
+
+class RunRecord(BaseModel):
+    """One finished pruning run: identity, method, cost and quality before/after, timings, per-layer widths."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    run_key: str  # hash of the config minus paths/device; one stored record per key
+    created_at: datetime
+    task: str  # board name, e.g. "resnet18_cifar on cifar100"
+    model: str
+    dataset: str
+    importance: str
+    regularizer: str | None
+    scope: str
+    protected_share: float
+    seed: int
+    metric: str  # name of the quality metric, e.g. "top1"
+    base_metric: float
+    pruned_metric: float  # after finetuning
+    pruned_metric_before_finetune: float
+    target_speedup: float
+    achieved_speedup: float
+    params_before: int
+    params_after: int
+    macs_before: int
+    macs_after: int
+    step_time: float  # importance computation, seconds
+    prune_time: float  # choosing and removing channels, seconds
+    reg_time: float | None  # sparsifying stage, seconds (None without a regularizer)
+    finetune_time: float
+    base_train_time: float
+    channels_before: dict[str, int]
+    channels_after: dict[str, int]
+    config: dict[str, Any]
+    versions: dict[str, str]
+    model_path: str  # pruned model file, relative to the results directory
+
+    @property
+    def delta(self) -> float:
+        """ΔAcc = pruned - base, in metric points."""
+        return self.pruned_metric - self.base_metric
+
+    @property
+    def params_share(self) -> float:
+        """Remaining parameters as a share of the unpruned model (0-1)."""
+        return self.params_after / self.params_before
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of everything that can change a result, recorded with every run."""
+    import torch
+    import torch_pruning
+    import torchvision
+
+    import pruningbench
+
+    return {
+        "pruningbench": pruningbench.__version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "torch_pruning": getattr(torch_pruning, "__version__", "unknown"),
+    }

@@ -1,0 +1,94 @@
+"""Benchmark suites: a preset expanded over methods × speed-ups × seeds into one run config each.
+
+A suite is YAML (see ``pruningbench/presets/suites/``) that users can copy and edit; built-in ones are found by
+name. Filters from the command line narrow the grid without editing the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pruningbench.config import PRESET_DIR, RunConfig, explain_validation_error, load_preset
+from pruningbench.errors import UserError
+
+__all__ = ["Suite", "load_suite", "suite_names"]
+
+SUITE_DIR = PRESET_DIR / "suites"
+
+
+class SuiteMethod(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    importance: str
+    regularizer: str | None = None
+
+
+class Suite(BaseModel):
+    """A grid of runs over one preset."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    preset: str
+    overrides: dict[str, Any] = Field(default_factory=dict)  # dotted keys applied to every run
+    methods: list[SuiteMethod] = Field(min_length=1)
+    speedups: list[float] = Field(min_length=1)
+    seeds: list[int] = Field(default=[0], min_length=1)
+
+    def expand(
+        self,
+        overrides: dict[str, Any] | None = None,
+        methods: list[str] | None = None,
+        speedups: list[float] | None = None,
+        seeds: list[int] | None = None,
+    ) -> list[RunConfig]:
+        """Run configs of the grid, filtered to the given importance names / speed-ups / seeds when given."""
+        for name, wanted, available in (
+            ("method", methods, [m.importance for m in self.methods]),
+            ("speed-up", speedups, self.speedups),
+            ("seed", seeds, self.seeds),
+        ):
+            missing = [value for value in wanted or [] if value not in available]
+            if missing:
+                raise UserError(f"suite has no {name} {missing[0]!r}; it has: {', '.join(map(str, available))}")
+        configs = []
+        for method in self.methods:
+            if methods and method.importance not in methods:
+                continue
+            for speedup in speedups or self.speedups:
+                for seed in seeds or self.seeds:
+                    run_overrides = {
+                        **self.overrides,
+                        **(overrides or {}),
+                        "method.importance": method.importance,
+                        "method.regularizer": method.regularizer,
+                        "prune.speedup": speedup,
+                        "seed": seed,
+                    }
+                    configs.append(load_preset(self.preset, run_overrides))
+        return configs
+
+
+def suite_names() -> list[str]:
+    """Names of the built-in suites."""
+    return sorted(path.stem for path in SUITE_DIR.glob("*.yaml"))
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A built-in suite by name, or a suite YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        if name_or_path not in suite_names():
+            raise UserError(f"unknown suite {name_or_path!r}; built-in: {', '.join(suite_names())}, or a YAML path")
+        path = SUITE_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise UserError(f"suite file {str(path)!r} not found")
+    try:
+        return Suite.model_validate(yaml.safe_load(path.read_text()))
+    except yaml.YAMLError as error:
+        raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    except ValidationError as error:
+        raise UserError(explain_validation_error(error, str(path))) from None
