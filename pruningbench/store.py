@@ -7,7 +7,7 @@ the same transaction.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ class _RunRow(_Base):
 
     run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     run_key: Mapped[str] = mapped_column(String(32), unique=True, index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     task: Mapped[str] = mapped_column(String(200), index=True)
     model: Mapped[str] = mapped_column(String(100))
     dataset: Mapped[str] = mapped_column(String(100))
@@ -123,4 +123,7 @@ class ResultStore:
 
 
 def _to_record(row: _RunRow) -> RunRecord:
-    return RunRecord(**{name: getattr(row, name) for name in _FIELDS})
+    values = {name: getattr(row, name) for name in _FIELDS}
+    if values["created_at"].tzinfo is None:  # SQLite keeps no zone; records are written in UTC
+        values["created_at"] = values["created_at"].replace(tzinfo=timezone.utc)
+    return RunRecord(**values)

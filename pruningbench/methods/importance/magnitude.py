@@ -1,8 +1,9 @@
 """Weight-magnitude criteria (Li et al., "Pruning Filters for Efficient ConvNets", ICLR 2017).
 
-A channel's score is the Lp norm of every weight that belongs to it across its DepGraph group (conv/linear filters
-and input slices, BatchNorm affine parameters), averaged over the group's layers: Torch-Pruning's group magnitude,
-used unnormalized (the prune stage normalizes per group).
+A channel's score is ``sum |w|^p`` over every weight that belongs to it in its DepGraph group (conv/linear filters and
+input slices, BatchNorm affine parameters), averaged over the group's layers: Torch-Pruning's group magnitude (for
+p=2 the squared L2 norm, which ranks channels exactly as the L2 norm does), used unnormalized (the prune stage
+normalizes per group).
 """
 
 from __future__ import annotations

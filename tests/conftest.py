@@ -1,0 +1,48 @@
+"""Shared fixtures: quiet progress bars, a tiny real-data dataset, and fast run configs."""
+
+import os
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # must precede the first tqdm import
+
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import Subset  # noqa: E402
+
+from pruningbench.config import RunConfig, load_preset  # noqa: E402
+from pruningbench.data import DATASETS, DataSplits  # noqa: E402
+from pruningbench.data.embedded import fashion_mnist_embedded  # noqa: E402
+
+TINY_DATASET = "fashion_mnist_tiny"
+
+
+@DATASETS.register(TINY_DATASET)
+def fashion_mnist_tiny(data_root: Path | None = None, download: bool = False) -> DataSplits:
+    """The first 512 train / 256 test images of the embedded set: real data, seconds per epoch."""
+    full = fashion_mnist_embedded()
+    return DataSplits(Subset(full.train, range(512)), Subset(full.test, range(256)), full.num_classes, full.input_shape)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seed() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path):
+    """Factory for a fast quick-start config on the tiny dataset, writing under ``tmp_path``."""
+
+    def make(**overrides: Any) -> RunConfig:
+        base = {
+            "task.dataset": TINY_DATASET,
+            "base_training.epochs": 3,
+            "base_training.batch_size": 32,
+            "finetune.epochs": 1,
+            "finetune.batch_size": 32,
+            "results_dir": str(tmp_path / "results"),
+        }
+        return load_preset("quickstart", {**base, **overrides})
+
+    return make

@@ -1,0 +1,67 @@
+"""End to end on real (tiny) data: base training, pruning, finetuning, storing, reloading."""
+
+from pathlib import Path
+
+import pytest
+
+import pruningbench.pipeline as pipeline
+from pruningbench.checkpoint import load_pruned
+from pruningbench.data import build_dataset, make_loader
+from pruningbench.metrics import count_params, evaluate_top1
+from pruningbench.pipeline.base_model import base_cache_path
+from pruningbench.store import ResultStore
+
+
+def test_run_records_everything_and_the_saved_model_reloads(tiny_config):
+    config = tiny_config(**{"prune.speedup": 4})
+    store = ResultStore.in_dir(config.results_dir)
+    record = pipeline.run_experiment(config, store)
+
+    assert store.records() == [record]
+    assert 4.0 <= record.achieved_speedup <= 4.04
+    assert record.base_metric > 40  # 10 classes: chance is 10%
+    assert record.params_after < record.params_before and record.macs_after < record.macs_before
+    assert record.step_time > 0 and record.finetune_time > 0 and record.reg_time is None
+    assert record.channels_after["classifier"] == 10 and record.channels_after["conv1"] < 16
+    assert record.versions["torch_pruning"] and record.config["prune"]["speedup"] == 4
+
+    model = load_pruned(config.results_dir / record.model_path)
+    assert count_params(model) == record.params_after
+    data = build_dataset(config.task.dataset)
+    metric = evaluate_top1(model, make_loader(data.test, 256, False, 0), pipeline.resolve_device("cpu"))
+    assert metric == pytest.approx(record.pruned_metric)
+
+
+def test_base_model_is_cached_and_stored_runs_are_reused(tiny_config, monkeypatch):
+    first = tiny_config(**{"prune.speedup": 2})
+    store = ResultStore.in_dir(first.results_dir)
+    record = pipeline.run_experiment(first, store)
+    cache = base_cache_path(first)
+    stamp = cache.stat().st_mtime_ns
+
+    trained = []
+    original_train = pipeline.train
+    monkeypatch.setattr(pipeline.base_model, "train", lambda *a, **k: trained.append(k["desc"]))
+    monkeypatch.setattr(pipeline, "train", lambda *a, **k: (trained.append(k["desc"]), original_train(*a, **k)))
+    second = pipeline.run_experiment(tiny_config(**{"prune.speedup": 3}), store)
+    assert trained == ["finetune"]  # no base training: the cached base model was reused
+    assert cache.stat().st_mtime_ns == stamp and second.base_metric == record.base_metric
+
+    trained.clear()
+    again = pipeline.run_experiment(first, store)  # already stored: nothing runs
+    assert again == record and trained == []
+
+
+def test_interrupted_finetune_leaves_the_store_intact(tiny_config, monkeypatch):
+    config = tiny_config(**{"prune.speedup": 2})
+    store = ResultStore.in_dir(config.results_dir)
+    earlier = pipeline.run_experiment(config, store)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "train", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_experiment(tiny_config(**{"prune.speedup": 4}), store)
+    assert ResultStore.in_dir(config.results_dir).records() == [earlier]
+    assert sorted(p.name for p in (config.results_dir / "models").iterdir()) == [Path(earlier.model_path).name]

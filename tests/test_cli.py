@@ -1,0 +1,108 @@
+"""The CLI as a user meets it: exit codes, one-line errors, leaderboards in every format."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pruningbench.cli import app
+from pruningbench.config import load_preset
+from tests.conftest import TINY_DATASET
+
+
+def _cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["pruningbench", *args])
+    try:
+        app()
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _write_config(tmp_path: Path, **changes) -> Path:
+    data = load_preset("quickstart").model_dump(mode="json")
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"prune.sped_up": 2}, "unknown key 'prune.sped_up'"),
+        ({"prune.speedup": -2}, "prune.speedup: Input should be greater than 1"),
+        ({"method.importance": "Magic"}, "method.importance: unknown name 'Magic'"),
+        ({"task.dataset": "cifar100", "task.data_root": "/no/such/data"}, "task.data_root '/no/such/data' does not exist"),
+    ],
+)
+def test_malformed_configs_exit_2_with_one_line(tmp_path, monkeypatch, capsys, changes, expected):
+    code, out, err = _cli(monkeypatch, capsys, "run", str(_write_config(tmp_path, **changes)))
+    assert code == 2 and expected in err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+
+
+def test_preset_without_its_data_names_the_data_root(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = _cli(monkeypatch, capsys, "run", "--preset", "cifar100-resnet18")
+    assert code == 2 and "task.data_root 'data' does not exist" in err
+
+
+def test_real_entry_point_prints_no_traceback(tmp_path):
+    config = _write_config(tmp_path, **{"prune.speedup": 0.5})
+    done = subprocess.run(
+        [sys.executable, "-c", "from pruningbench.cli import app; app()", "run", str(config)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().startswith("error:") and "prune.speedup" in done.stderr
+
+
+def test_list_shows_every_registry(monkeypatch, capsys):
+    code, out, _ = _cli(monkeypatch, capsys, "list")
+    assert code == 0
+    for expected in ("resnet18_cifar", "fashion_mnist_embedded", "MagnitudeL2", "regularizers", "quickstart"):
+        assert expected in out
+
+
+def test_run_then_leaderboard_and_evaluate(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "results"
+    overrides = {
+        "task.dataset": TINY_DATASET, "base_training.epochs": 1, "base_training.batch_size": 64,
+        "finetune.epochs": 1, "finetune.batch_size": 64,
+    }
+    config = _write_config(tmp_path, **overrides)
+    code, out, err = _cli(monkeypatch, capsys, "run", str(config), "--speedup", "2", "--results-dir", str(results))
+    assert code == 0, err
+    assert "MagnitudeL2" in out and "criteria track" in out
+
+    code, out, _ = _cli(monkeypatch, capsys, "leaderboard", "--results-dir", str(results), "--format", "json")
+    (board,) = json.loads(out)
+    assert board["speedup"] == 2.0 and board["rows"][0]["importance"] == "MagnitudeL2"
+
+    code, out, _ = _cli(monkeypatch, capsys, "leaderboard", "--results-dir", str(results), "--format", "markdown")
+    assert code == 0 and "| Importance | Regularizer | Rank |" in out
+
+    code, _, err = _cli(monkeypatch, capsys, "leaderboard", "--results-dir", str(results), "--format", "xml")
+    assert code == 2 and "--format must be one of" in err
+
+    from pruningbench.store import ResultStore
+
+    run_id = ResultStore.in_dir(results).records()[0].run_id
+    code, out, _ = _cli(monkeypatch, capsys, "evaluate", run_id[:8], "--results-dir", str(results))
+    assert code == 0 and f"run {run_id[:8]}: top-1" in out
+
+
+def test_leaderboard_of_an_empty_store_says_so(tmp_path, monkeypatch, capsys):
+    code, _, err = _cli(monkeypatch, capsys, "leaderboard", "--results-dir", str(tmp_path))
+    assert code == 2 and "no stored results" in err

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pruningbench.config import load_config, load_preset, parse_config, preset_names
+from pruningbench.errors import UserError
+
+
+def _quickstart_dict() -> dict:
+    return load_preset("quickstart").model_dump(mode="json")
+
+
+def test_presets_all_validate(tmp_path: Path):
+    for name in preset_names():
+        overrides = {"task.data_root": str(tmp_path)} if name.startswith("cifar") else {}
+        config = load_preset(name, overrides)
+        assert config.prune.scope == "protected_global" and config.prune.protected_share == 0.1
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "message"),
+    [
+        ("prune.speedup", -2, "prune.speedup: Input should be greater than 1 (got -2)"),
+        ("method.importance", "Magic", "method.importance: unknown name 'Magic'; allowed: "),
+        ("prune.scope", "everywhere", "prune.scope: Input should be 'local', 'global' or 'protected_global'"),
+        ("finetune.lr", "fast", "finetune.lr: Input should be a valid number"),
+        ("task.data_root", "/no/such/dir", "task.data_root '/no/such/dir' does not exist"),
+    ],
+)
+def test_bad_values_give_one_line_naming_the_field(dotted, value, message):
+    with pytest.raises(UserError) as error:
+        parse_config(_quickstart_dict(), "cfg.yaml", {dotted: value})
+    text = str(error.value)
+    assert message in text and "\n" not in text and text.startswith("cfg.yaml")
+
+
+def test_unknown_key_is_named():
+    data = _quickstart_dict()
+    data["prune"]["sped_up"] = 2
+    with pytest.raises(UserError, match=r"unknown key 'prune\.sped_up'"):
+        parse_config(data, "cfg.yaml")
+
+
+def test_missing_key_is_named():
+    data = _quickstart_dict()
+    del data["method"]
+    with pytest.raises(UserError, match="missing required key 'method'"):
+        parse_config(data)
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path):
+    with pytest.raises(UserError, match="not found"):
+        load_config(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: [unclosed")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_run_key_ignores_paths_but_not_method(tmp_path: Path):
+    config_file = tmp_path / "run.yaml"
+    config_file.write_text(yaml.safe_dump(_quickstart_dict()))
+    first = load_config(config_file)
+    moved = load_config(config_file, {"results_dir": str(tmp_path / "elsewhere")})
+    other = load_config(config_file, {"method.importance": "MagnitudeL1"})
+    assert first.run_key() == moved.run_key() != other.run_key()
+    assert first.base_key() == other.base_key()  # a different method prunes the same base model
+    assert first.base_key() != load_config(config_file, {"base_training.epochs": 1}).base_key()

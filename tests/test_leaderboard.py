@@ -1,0 +1,43 @@
+import csv
+import io
+import json
+
+from pruningbench.leaderboard import build_boards, format_duration, render
+from tests.helpers import make_record
+
+
+def test_boards_split_by_speedup_and_track_and_rank_best_first_with_ties():
+    records = [
+        make_record("MagnitudeL2", 71.0),
+        make_record("FPGM", 72.5),
+        make_record("LAMP", 71.0),
+        make_record("Random", 60.0),
+        make_record("MagnitudeL2", 50.0, target_speedup=8.0),
+        make_record("MagnitudeL2", 73.0, regularizer="GroupNorm"),
+    ]
+    boards = build_boards(records)
+    assert [(b.speedup, b.track) for b in boards] == [(2.0, "criteria"), (8.0, "criteria"), (2.0, "regularizer")]
+    criteria = boards[0]
+    assert [(r.importance, r.rank) for r in criteria.rows] == [("FPGM", 1), ("LAMP", 2), ("MagnitudeL2", 2), ("Random", 4)]
+    assert boards[2].rows[0].regularizer == "GroupNorm" and boards[2].rows[0].rank == 1
+
+
+def test_seeds_are_averaged_into_one_row():
+    boards = build_boards([make_record("MagnitudeL2", 70.0, seed=0), make_record("MagnitudeL2", 72.0, seed=1)])
+    (row,) = boards[0].rows
+    assert row.prune == 71.0 and row.delta == -4.0 and row.seeds == 2
+
+
+def test_cells_use_the_papers_formats():
+    (row,) = build_boards([make_record("MagnitudeL2", 74.5)])[0].rows
+    assert row.cells() == ["MagnitudeL2", "N/A", "1", "75.00", "74.50", "-0.50", "5.61 M (50.00%)", "0.136s", "N/A", "2.004x", "1"]
+    assert format_duration(171) == "2m51s" and format_duration(3725) == "1h2m5s"
+
+
+def test_exports_hold_every_row():
+    boards = build_boards([make_record("FPGM", 72.0), make_record("LAMP", 71.0, target_speedup=4.0)])
+    rows = list(csv.DictReader(io.StringIO(render(boards, "csv"))))
+    assert [(r["Importance"], r["Target"], r["Rank"]) for r in rows] == [("FPGM", "2x", "1"), ("LAMP", "4x", "1")]
+    assert [b["rows"][0]["importance"] for b in json.loads(render(boards, "json"))] == ["FPGM", "LAMP"]
+    markdown = render(boards, "markdown")
+    assert markdown.count("| Importance |") == 2 and "| FPGM | N/A | 1 | 75.00 | 72.00 |" in markdown

@@ -1,0 +1,42 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pruningbench.errors import UserError
+from pruningbench.suite import load_suite, suite_names
+
+
+def test_builtin_suites_expand_to_valid_configs(tmp_path: Path):
+    assert "quickstart" in suite_names()
+    configs = load_suite("quickstart").expand({"results_dir": str(tmp_path)})
+    assert [(c.method.importance, c.prune.speedup, c.seed) for c in configs] == [
+        ("MagnitudeL2", 2.0, 0), ("MagnitudeL2", 4.0, 0), ("MagnitudeL2", 8.0, 0)
+    ]
+    assert len({c.run_key() for c in configs}) == 3 and len({c.base_key() for c in configs}) == 1
+
+
+def test_user_suite_file_with_filters(tmp_path: Path):
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({
+        "preset": "quickstart",
+        "methods": [{"importance": "MagnitudeL1"}, {"importance": "MagnitudeL2"}],
+        "speedups": [2, 4],
+        "seeds": [0, 1],
+        "overrides": {"finetune.epochs": 1},
+    }))
+    suite = load_suite(str(path))
+    assert len(suite.expand()) == 8
+    filtered = suite.expand(methods=["MagnitudeL1"], speedups=[4.0], seeds=[1])
+    assert [(c.method.importance, c.prune.speedup, c.seed, c.finetune.epochs) for c in filtered] == [("MagnitudeL1", 4.0, 1, 1)]
+    with pytest.raises(UserError, match="suite has no speed-up 3.0"):
+        suite.expand(speedups=[3.0])
+
+
+def test_bad_suites_are_named(tmp_path: Path):
+    with pytest.raises(UserError, match="unknown suite 'nope'"):
+        load_suite("nope")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"preset": "quickstart", "methods": [], "speedups": [2]}))
+    with pytest.raises(UserError, match="methods"):
+        load_suite(str(path))
