@@ -1,0 +1,45 @@
+"""Datasets by name: each registered builder returns train/test splits plus the shape facts the pipeline needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from pruningbench.registry import Registry, import_submodules
+
+__all__ = ["DATASETS", "DataSplits", "build_dataset", "make_loader"]
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """The two splits of a classification dataset and the facts models are built from."""
+
+    train: Dataset
+    test: Dataset
+    num_classes: int
+    input_shape: tuple[int, int, int]  # (channels, height, width) of one image as the model sees it
+
+
+class DatasetBuilder(Protocol):
+    def __call__(self, data_root: Path | None, download: bool) -> DataSplits: ...
+
+
+DATASETS: Registry[DatasetBuilder] = Registry("dataset")
+
+
+def build_dataset(name: str, data_root: Path | None = None, download: bool = False) -> DataSplits:
+    """Build the dataset registered as ``name`` (raises a one-line error for unknown names or missing files)."""
+    return DATASETS.get(name)(data_root, download)
+
+
+def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, workers: int = 0) -> DataLoader:
+    """A DataLoader whose shuffling order depends only on ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=workers)
+
+
+import_submodules(__name__)
