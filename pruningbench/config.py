@@ -76,6 +76,13 @@ class PruneConfig(_Strict):
     protected_share: float = Field(default=0.1, gt=0.0, lt=1.0)  # min share of channels each group keeps
 
 
+class CalibrationConfig(_Strict):
+    """Data that data-driven criteria see: the same seeded training-set sample for every criterion of a seed."""
+
+    batches: int = Field(default=10, gt=0)
+    batch_size: int = Field(default=64, gt=0)
+
+
 class Recipe(_Strict):
     """An SGD training recipe (base training or finetuning)."""
 
@@ -98,6 +105,7 @@ class RunConfig(_Strict):
     prune: PruneConfig
     base_training: Recipe
     finetune: Recipe
+    calibration: CalibrationConfig = CalibrationConfig()
     seed: int = Field(default=0, ge=0)
     base_seed: int = Field(default=0, ge=0)  # seeds base training, shared by all runs so they prune the same model
     eval_batch_size: int = Field(default=256, gt=0)

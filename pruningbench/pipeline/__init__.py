@@ -18,6 +18,7 @@ from pruningbench.data import build_dataset, make_loader
 from pruningbench.methods.importance import create_criterion
 from pruningbench.metrics import evaluate_top1
 from pruningbench.pipeline.base_model import obtain_base_model
+from pruningbench.pipeline.calibration import calibration_batches
 from pruningbench.pipeline.prune import prune_to_speedup
 from pruningbench.pipeline.train import train
 from pruningbench.record import RunRecord, library_versions
@@ -49,10 +50,12 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
 
     seed_everything(config.seed)
     example = torch.randn(1, *data.input_shape, device=device)
+    criterion = create_criterion(config.method.importance, config.seed)
+    calibration = calibration_batches(data.train, config.calibration, config.seed, device) if criterion.calibrated else None
     log.info(
         "prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup
     )
-    outcome = prune_to_speedup(model, create_criterion(config.method.importance, config.seed), example, config.prune)
+    outcome = prune_to_speedup(model, criterion, example, config.prune, calibration)
     test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0)
     before_finetune = evaluate_top1(model, test_loader, device, desc="pruned evaluation")
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from pruningbench.config import PruneConfig
 from pruningbench.errors import UserError
-from pruningbench.methods.importance import Criterion
+from pruningbench.methods.importance import Batch, Criterion
 from pruningbench.metrics import count_macs, count_params
 from pruningbench.pipeline.group import ChannelGroup, build_groups
 
@@ -156,11 +156,12 @@ def _bisect(candidates: int, speedup_of: Callable[[int], float], target: float) 
     return low
 
 
-def removal_order(scores: list[torch.Tensor], config: PruneConfig) -> torch.Tensor:
+def removal_order(scores: list[torch.Tensor], config: PruneConfig, normalized: bool = True) -> torch.Tensor:
     """All removable channels (indices into the concatenated groups), least important first, for ``config.scope``.
 
     Local orders channels by the share of its group they would bring the group to, so any prefix of the order
-    prunes every group by the same ratio, within one channel; global orders by normalized score. A group's own
+    prunes every group by the same ratio, within one channel; global orders by score, divided by the group mean
+    when ``normalized`` (see :class:`Criterion`). A group's own
     channels always appear in its own ranking order, and the channels a group must keep never appear.
     """
     sizes = torch.cat([torch.full((len(s),), len(s)) for s in scores])
@@ -171,12 +172,14 @@ def removal_order(scores: list[torch.Tensor], config: PruneConfig) -> torch.Tens
     else:
         share = config.protected_share if config.scope == "protected_global" else 0.0
         keep = torch.clamp(torch.ceil(sizes * share - 1e-9), min=1).long()
-        key = torch.cat([normalize(s) for s in scores]).double()
+        key = torch.cat([normalize(s) if normalized else s for s in scores]).double()
     eligible = torch.nonzero(ranks < sizes - keep).squeeze(1)
     return eligible[torch.argsort(key[eligible], stable=True)]
 
 
-def plan_removal(scores: list[torch.Tensor], macs_model: MacsModel, config: PruneConfig) -> list[torch.Tensor]:
+def plan_removal(
+    scores: list[torch.Tensor], macs_model: MacsModel, config: PruneConfig, normalized: bool = True
+) -> list[torch.Tensor]:
     """Indices of the channels to remove from each group so the predicted speed-up lands in [1, 1.01] x target.
 
     Bisection finds the shortest prefix of :func:`removal_order` that reaches the target. When that prefix's last
@@ -184,7 +187,7 @@ def plan_removal(scores: list[torch.Tensor], macs_model: MacsModel, config: Prun
     the order, taking each channel that keeps the speed-up inside the window; a group whose channel was skipped
     takes no further channels, so every group still loses exactly its least important ones.
     """
-    order = removal_order(scores, config)
+    order = removal_order(scores, config, normalized)
     group_of = torch.repeat_interleave(torch.arange(len(scores)), torch.tensor([len(s) for s in scores]))
     target, ceiling = config.speedup, config.speedup * (1 + SPEEDUP_TOLERANCE)
 
@@ -235,13 +238,26 @@ def _fill_window(
     return None
 
 
-def prune_to_speedup(model: nn.Module, criterion: Criterion, example: torch.Tensor, config: PruneConfig) -> PruneOutcome:
-    """Prune ``model`` in place to ``config.speedup`` x fewer MACs using ``criterion``'s scores."""
+def prune_to_speedup(
+    model: nn.Module,
+    criterion: Criterion,
+    example: torch.Tensor,
+    config: PruneConfig,
+    calibration: list[Batch] | None = None,
+) -> PruneOutcome:
+    """Prune ``model`` in place to ``config.speedup`` x fewer MACs using ``criterion``'s scores.
+
+    ``calibration`` batches are required by data-driven criteria (``criterion.calibrated``).
+    """
     input_shape = tuple(example.shape[1:])
     macs_before, params_before, channels_before = count_macs(model, input_shape), count_params(model), layer_widths(model)
     graph, groups = build_groups(model, example)
 
     started = time.perf_counter()
+    if criterion.calibrated:
+        if not calibration:
+            raise ValueError(f"criterion {type(criterion).__name__} needs calibration batches")
+        criterion.prepare(model, [group.group for group in groups], calibration)
     scores = [criterion.score(group.group).detach().float().cpu() for group in groups]
     step_time = time.perf_counter() - started
     for group, score in zip(groups, scores):
@@ -249,7 +265,7 @@ def prune_to_speedup(model: nn.Module, criterion: Criterion, example: torch.Tens
             raise RuntimeError(f"criterion {type(criterion).__name__} gave invalid scores for group {group.name}")
 
     started = time.perf_counter()
-    removal = plan_removal(scores, MacsModel(model, graph, groups, example), config)
+    removal = plan_removal(scores, MacsModel(model, graph, groups, example), config, criterion.normalized)
     for group, idxs in zip(groups, removal):
         if len(idxs):
             graph.get_pruning_group(group.root, group.prune_fn, idxs.tolist()).prune()

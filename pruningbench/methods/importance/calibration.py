@@ -1,0 +1,72 @@
+"""Passes over the calibration batches for data-driven criteria: forward hooks, gradients, per-sample gradients.
+
+Everything runs with the model in eval mode (BatchNorm uses running statistics and is left unchanged) and
+accumulates statistics batch by batch, so memory is bounded by one batch, never by the calibration set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from pruningbench.methods.importance import Batch
+
+__all__ = ["eval_mode", "hooked", "loss_backward", "per_sample_squared_grads"]
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode for the duration, then the previous mode back."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+@contextmanager
+def hooked(modules: list[nn.Module], forward: Callable[[nn.Module, tuple, torch.Tensor], None]) -> Iterator[None]:
+    """Register the forward hook ``forward(module, inputs, output)`` on ``modules`` for the duration."""
+    handles = [module.register_forward_hook(forward) for module in modules]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def loss_backward(model: nn.Module, batch: Batch) -> None:
+    """Fresh gradients of the batch's mean cross-entropy in every parameter's ``.grad``."""
+    images, labels = batch
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(images), labels).backward()
+
+
+def per_sample_squared_grads(model: nn.Module, batches: list[Batch], chunk: int = 16) -> dict[str, torch.Tensor]:
+    """``sum_n (d loss_n / d theta)^2`` over every calibration sample, per parameter name (empirical Fisher diagonal).
+
+    Per-sample gradients come from ``torch.func.vmap`` over chunks of ``chunk`` samples, so memory is bounded by
+    ``chunk`` copies of the gradients.
+    """
+    params = {name: p.detach() for name, p in model.named_parameters()}
+    buffers = {name: b.detach() for name, b in model.named_buffers()}
+
+    def sample_loss(weights: dict[str, torch.Tensor], image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        logits = functional_call(model, (weights, buffers), (image.unsqueeze(0),))
+        return F.cross_entropy(logits, label.unsqueeze(0))
+
+    per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))
+    squared = {name: torch.zeros_like(p) for name, p in params.items()}
+    with eval_mode(model):
+        for images, labels in batches:
+            for start in range(0, len(images), chunk):
+                grads = per_sample(params, images[start : start + chunk], labels[start : start + chunk])
+                for name, value in grads.items():
+                    squared[name] += value.pow(2).sum(0)
+    return squared

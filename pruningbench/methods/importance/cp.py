@@ -1,0 +1,48 @@
+"""CP (He et al., "Channel Pruning for Accelerating Very Deep Neural Networks", ICCV 2017).
+
+CP selects channels by LASSO regression on the next layer's sampled outputs:
+``min_beta ||y - sum_c beta_c xhat_c||^2 + lambda ||beta||_1`` (see :mod:`reconstruction`), raising ``lambda``
+until enough ``beta_c`` are zero. As a ranking, a channel's score is the ``lambda`` at which it enters the LASSO
+path (scikit-learn's LARS-LASSO on the Gram matrix): the larger, the longer it survives the penalty; channels that
+never enter score 0. The paper's least-squares reconstruction of the kept weights is not applied.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch_pruning as tp
+from sklearn.linear_model import lars_path_gram
+from torch import nn
+
+from pruningbench.methods.importance import CRITERIA, Batch, Criterion
+from pruningbench.methods.importance.reconstruction import ContributionSampler
+
+
+@CRITERIA.register("CP")
+class CP(Criterion):
+    calibrated = True
+
+    def prepare(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
+        self._sampler = ContributionSampler(self.seed)
+        self._sampler.collect(model, groups, batches)
+
+    def score(self, group: tp.Group) -> torch.Tensor:
+        return lasso_entry_penalties(self._sampler.matrix(group))
+
+
+def lasso_entry_penalties(contributions: torch.Tensor) -> torch.Tensor:
+    """The LASSO penalty at which each column of ``contributions`` ``[m, n]`` first gets a non-zero coefficient.
+
+    Contributions are rescaled to unit mean square first: LARS stops at penalties near float32 epsilon, which raw
+    activations of a deep layer can fall below. The rescaling multiplies every penalty by the same factor.
+    """
+    contributions = contributions / contributions.pow(2).mean().sqrt().clamp_min(1e-30)
+    target = contributions.sum(1)
+    gram = (contributions.T @ contributions).numpy()
+    alphas, _, coefs = lars_path_gram(
+        Xy=(contributions.T @ target).numpy(), Gram=gram, n_samples=contributions.shape[0], method="lasso"
+    )
+    active = torch.from_numpy(coefs != 0)  # [n, len(alphas)]
+    entered = active.any(1)
+    first = active.float().argmax(1)
+    return torch.where(entered, torch.from_numpy(alphas)[first], torch.zeros(())).float()

@@ -1,0 +1,63 @@
+"""Per-channel contributions to the next layer's output, sampled on calibration data (for ThiNet and CP).
+
+For a layer that consumes a group's channels (conv or linear, input side), a sampled output value is
+``y = sum_c xhat_c`` with ``xhat_c = sum_k W[o, c, k] x[c, k]`` the part that input channel ``c`` contributes
+(bias left out). Per image, ``samples_per_image`` random (output channel, position) pairs are drawn from a seeded
+generator; only the ``[samples, channels]`` matrix of contributions is kept, never the feature maps.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+import torch_pruning as tp
+from torch import nn
+
+from pruningbench.methods.importance import Batch
+from pruningbench.methods.importance.calibration import eval_mode, hooked
+from pruningbench.methods.importance.slices import layer_slices
+
+__all__ = ["ContributionSampler"]
+
+
+class ContributionSampler:
+    """Collects contribution matrices for every consuming layer of the given groups."""
+
+    def __init__(self, seed: int, samples_per_image: int = 10) -> None:
+        self.samples_per_image = samples_per_image
+        self._generator = torch.Generator().manual_seed(seed)
+        self._parts: dict[nn.Module, list[torch.Tensor]] = {}
+
+    def collect(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
+        consumers = {s.module for g in groups for s in layer_slices(g, types=(nn.Conv2d, nn.Linear), sides=("in",))}
+        with eval_mode(model), hooked(list(consumers), forward=self._record), torch.no_grad():
+            for images, _ in batches:
+                model(images)
+
+    def _record(self, module: nn.Module, inputs: tuple, _output: torch.Tensor) -> None:
+        x = inputs[0].detach()
+        n = x.shape[0]
+        m = self.samples_per_image
+        if isinstance(module, nn.Conv2d):
+            patches = F.unfold(x, module.kernel_size, module.dilation, module.padding, module.stride)  # [n, C*k, L]
+            positions = torch.randint(patches.shape[2], (n, m), generator=self._generator).to(x.device)
+            picked = patches.gather(2, positions.unsqueeze(1).expand(-1, patches.shape[1], -1))  # [n, C*k, m]
+            picked = picked.permute(0, 2, 1).reshape(n * m, module.in_channels, -1)  # [n*m, C, k]
+            weight = module.weight.flatten(2)  # [O, C, k]
+        else:
+            picked = x.reshape(n, 1, -1).expand(n, m, -1).reshape(n * m, -1, 1)  # [n*m, C, 1]
+            weight = module.weight.unsqueeze(2)  # [O, C, 1]
+        outputs = torch.randint(weight.shape[0], (n * m,), generator=self._generator).to(x.device)
+        contributions = (weight[outputs] * picked).sum(2)  # [n*m, C]
+        self._parts.setdefault(module, []).append(contributions.double().cpu())
+
+    def matrix(self, group: tp.Group) -> torch.Tensor:
+        """Contributions of the group's channels, ``[samples over all consumers, channels]``."""
+        size = len(group[0].idxs)
+        blocks = []
+        for slice_ in layer_slices(group, types=(nn.Conv2d, nn.Linear), sides=("in",)):
+            per_input = torch.cat(self._parts[slice_.module])[:, slice_.idxs]
+            blocks.append(torch.zeros(len(per_input), size, dtype=torch.float64).index_add_(1, slice_.root_idxs, per_input))
+        if not blocks:
+            raise ValueError("group has no consuming conv/linear layer to reconstruct")
+        return torch.cat(blocks)
