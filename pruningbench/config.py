@@ -74,6 +74,7 @@ class PruneConfig(_Strict):
     speedup: float = Field(gt=1.0, le=1000.0)
     scope: Literal["local", "global", "protected_global"] = "protected_global"
     protected_share: float = Field(default=0.1, gt=0.0, lt=1.0)  # min share of channels each group keeps
+    reconstruct: Literal["none", "least_squares"] = "none"  # refit layers that lost inputs (CP / ThiNet)
 
 
 class CalibrationConfig(_Strict):

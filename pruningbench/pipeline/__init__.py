@@ -51,7 +51,8 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     seed_everything(config.seed)
     example = torch.randn(1, *data.input_shape, device=device)
     criterion = create_criterion(config.method.importance, config.seed)
-    calibration = calibration_batches(data.train, config.calibration, config.seed, device) if criterion.calibrated else None
+    needs_data = criterion.calibrated or config.prune.reconstruct != "none"
+    calibration = calibration_batches(data.train, config.calibration, config.seed, device) if needs_data else None
     log.info(
         "prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup
     )

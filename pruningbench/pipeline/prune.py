@@ -13,6 +13,7 @@ Every scope keeps at least one channel per group. Ties are broken by channel ind
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,8 +25,10 @@ from torch import nn
 from pruningbench.config import PruneConfig
 from pruningbench.errors import UserError
 from pruningbench.methods.importance import Batch, Criterion
+from pruningbench.methods.importance.slices import layer_slices
 from pruningbench.metrics import count_macs, count_params
 from pruningbench.pipeline.group import ChannelGroup, build_groups
+from pruningbench.pipeline.reconstruct import reconstruct_consumers
 
 __all__ = [
     "PruneOutcome", "MacsModel", "SPEEDUP_TOLERANCE", "layer_widths", "plan_removal", "prune_to_speedup", "removal_order"
@@ -247,16 +250,19 @@ def prune_to_speedup(
 ) -> PruneOutcome:
     """Prune ``model`` in place to ``config.speedup`` x fewer MACs using ``criterion``'s scores.
 
-    ``calibration`` batches are required by data-driven criteria (``criterion.calibrated``).
+    ``calibration`` batches are required by data-driven criteria (``criterion.calibrated``) and by
+    ``config.reconstruct == "least_squares"``, which refits the layers that lost inputs (time counted as prune time).
     """
+    needs_data = criterion.calibrated or config.reconstruct != "none"
+    if needs_data and not calibration:
+        raise ValueError(f"{type(criterion).__name__} with reconstruct={config.reconstruct!r} needs calibration batches")
+    original = copy.deepcopy(model) if config.reconstruct != "none" else None
     input_shape = tuple(example.shape[1:])
     macs_before, params_before, channels_before = count_macs(model, input_shape), count_params(model), layer_widths(model)
     graph, groups = build_groups(model, example)
 
     started = time.perf_counter()
     if criterion.calibrated:
-        if not calibration:
-            raise ValueError(f"criterion {type(criterion).__name__} needs calibration batches")
         criterion.prepare(model, [group.group for group in groups], calibration)
     scores = [criterion.score(group.group).detach().float().cpu() for group in groups]
     step_time = time.perf_counter() - started
@@ -266,9 +272,16 @@ def prune_to_speedup(
 
     started = time.perf_counter()
     removal = plan_removal(scores, MacsModel(model, graph, groups, example), config, criterion.normalized)
+    names = {module: name for name, module in model.named_modules()}
+    removed_outputs: dict[str, list[int]] = {}
     for group, idxs in zip(groups, removal):
         if len(idxs):
-            graph.get_pruning_group(group.root, group.prune_fn, idxs.tolist()).prune()
+            pruning = graph.get_pruning_group(group.root, group.prune_fn, idxs.tolist())
+            for slice_ in layer_slices(pruning, types=(nn.Conv2d, nn.Linear), sides=("out",)):
+                removed_outputs[names[slice_.module]] = slice_.idxs.tolist()
+            pruning.prune()
+    if original is not None:
+        reconstruct_consumers(original, model, calibration, removed_outputs, criterion.seed)
     prune_time = time.perf_counter() - started
     return PruneOutcome(
         macs_before=macs_before,

@@ -13,10 +13,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
+from tqdm import tqdm
 
 from pruningbench.methods.importance import Batch
 
-__all__ = ["eval_mode", "hooked", "loss_backward", "per_sample_squared_grads"]
+__all__ = ["calibration_progress", "eval_mode", "hooked", "loss_backward", "per_sample_squared_grads"]
+
+
+def calibration_progress(batches: list[Batch], criterion: str) -> Iterator[Batch]:
+    """The calibration batches with a progress bar (data-driven criteria can take seconds to minutes)."""
+    return iter(tqdm(batches, desc=f"{criterion} calibration", leave=False, mininterval=1.0))
 
 
 @contextmanager
@@ -64,7 +70,7 @@ def per_sample_squared_grads(model: nn.Module, batches: list[Batch], chunk: int 
     per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))
     squared = {name: torch.zeros_like(p) for name, p in params.items()}
     with eval_mode(model):
-        for images, labels in batches:
+        for images, labels in calibration_progress(batches, "per-sample gradients"):
             for start in range(0, len(images), chunk):
                 grads = per_sample(params, images[start : start + chunk], labels[start : start + chunk])
                 for name, value in grads.items():

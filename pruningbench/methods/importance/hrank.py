@@ -15,7 +15,7 @@ from torch import nn
 
 from pruningbench.errors import UserError
 from pruningbench.methods.importance import CRITERIA, Batch, Criterion
-from pruningbench.methods.importance.calibration import eval_mode, hooked
+from pruningbench.methods.importance.calibration import calibration_progress, eval_mode, hooked
 from pruningbench.methods.importance.slices import layer_slices, reduce_mean
 
 
@@ -33,7 +33,7 @@ class HRank(Criterion):
             self._rank_sum[module] = self._rank_sum.get(module, 0) + ranks
 
         with eval_mode(model), hooked(list(convs), forward=record), torch.no_grad():
-            for images, _ in batches:
+            for images, _ in calibration_progress(batches, "HRank"):
                 model(images)
                 self._images += len(images)
 

@@ -18,7 +18,7 @@ import torch_pruning as tp
 from torch import nn
 
 from pruningbench.methods.importance import CRITERIA, Batch, Criterion
-from pruningbench.methods.importance.calibration import eval_mode, hooked, loss_backward
+from pruningbench.methods.importance.calibration import calibration_progress, eval_mode, hooked, loss_backward
 from pruningbench.methods.importance.slices import layer_slices, reduce_mean
 
 
@@ -50,7 +50,7 @@ class OBDC(Criterion):
             output.register_hook(record_grad)
 
         with eval_mode(model), hooked(list(layers), forward=record):
-            for batch in batches:
+            for batch in calibration_progress(batches, "OBD-C"):
                 batch_size = len(batch[1])
                 loss_backward(model, batch)
                 self._samples += batch_size

@@ -14,7 +14,7 @@ import torch_pruning as tp
 from torch import nn
 
 from pruningbench.methods.importance import Batch
-from pruningbench.methods.importance.calibration import eval_mode, hooked
+from pruningbench.methods.importance.calibration import calibration_progress, eval_mode, hooked
 from pruningbench.methods.importance.slices import layer_slices
 
 __all__ = ["ContributionSampler"]
@@ -31,7 +31,7 @@ class ContributionSampler:
     def collect(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
         consumers = {s.module for g in groups for s in layer_slices(g, types=(nn.Conv2d, nn.Linear), sides=("in",))}
         with eval_mode(model), hooked(list(consumers), forward=self._record), torch.no_grad():
-            for images, _ in batches:
+            for images, _ in calibration_progress(batches, "next-layer sampling"):
                 model(images)
 
     def _record(self, module: nn.Module, inputs: tuple, _output: torch.Tensor) -> None:

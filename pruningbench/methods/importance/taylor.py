@@ -14,7 +14,7 @@ import torch_pruning as tp
 from torch import nn
 
 from pruningbench.methods.importance import CRITERIA, Batch, Criterion
-from pruningbench.methods.importance.calibration import eval_mode, loss_backward
+from pruningbench.methods.importance.calibration import calibration_progress, eval_mode, loss_backward
 from pruningbench.methods.importance.slices import channel_sum
 
 
@@ -25,7 +25,7 @@ class Taylor(Criterion):
     def prepare(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
         self._scores: dict[int, torch.Tensor] = {id(g): torch.zeros(len(g[0].idxs), dtype=torch.float64) for g in groups}
         with eval_mode(model):
-            for batch in batches:
+            for batch in calibration_progress(batches, "Taylor"):
                 loss_backward(model, batch)
                 with torch.no_grad():
                     for group in groups:

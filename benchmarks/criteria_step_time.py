@@ -1,0 +1,63 @@
+"""Step time (importance computation only) of every criterion, as a ratio to MagnitudeL2 measured in the same run.
+
+ResNet18-CIFAR-100 with random weights, 32x32 inputs, the reference calibration budget (10 batches of 64 images;
+random images: step time does not depend on what the pixels show), protected global pruning to 2x. Each criterion
+is timed ``--repeats`` times and the median is reported, with the paper's ratio beside it.
+
+    python benchmarks/criteria_step_time.py [--model resnet18_cifar] [--batches 10] [--batch-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+import torch
+
+from pruningbench.config import PruneConfig
+from pruningbench.methods.importance import CRITERIA, create_criterion
+from pruningbench.models import create_model
+from pruningbench.pipeline.prune import prune_to_speedup
+
+PAPER_RATIOS = {"Taylor": 6, "OBD-C": 19, "ThiNet": 30, "CP": 164, "OBD-Hessian": 406, "HRank": 2100}
+
+
+def step_time(model_name: str, criterion: str, calibration: list, device: torch.device) -> float:
+    torch.manual_seed(0)
+    model = create_model(model_name, num_classes=100).to(device)
+    outcome = prune_to_speedup(
+        model, create_criterion(criterion), torch.randn(1, 3, 32, 32, device=device), PruneConfig(speedup=2), calibration
+    )
+    return outcome.step_time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="resnet18_cifar")
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    generator = torch.Generator().manual_seed(0)
+    calibration = [
+        (torch.randn(args.batch_size, 3, 32, 32, generator=generator).to(device),
+         torch.randint(0, 100, (args.batch_size,), generator=generator).to(device))
+        for _ in range(args.batches)
+    ]
+    times = {}
+    for name in CRITERIA.names():
+        repeats = args.repeats if not create_criterion(name).calibrated else max(1, args.repeats // 3)
+        times[name] = statistics.median(step_time(args.model, name, calibration, device) for _ in range(repeats))
+    reference = times["MagnitudeL2"]
+    print(f"{args.model}, {args.batches}x{args.batch_size} calibration images, device {device}, torch {torch.__version__}")
+    print("| criterion | step time | ratio to MagnitudeL2 | paper ratio |")
+    print("|---|---|---|---|")
+    for name, seconds in sorted(times.items(), key=lambda item: item[1]):
+        paper = PAPER_RATIOS.get(name)
+        print(f"| {name} | {seconds:.3f} s | {seconds / reference:.1f}x | {f'{paper}x' if paper else '-'} |")
+
+
+if __name__ == "__main__":
+    main()

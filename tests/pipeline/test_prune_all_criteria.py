@@ -1,0 +1,45 @@
+"""Every criterion prunes every model of the registry, under every scope, to the target speed-up."""
+
+import pytest
+import torch
+
+from pruningbench.config import PruneConfig
+from pruningbench.methods.importance import CRITERIA, create_criterion
+from pruningbench.models import create_model
+from pruningbench.pipeline.prune import prune_to_speedup
+
+
+def _calibration(shape: tuple[int, ...], classes: int, images: int = 8) -> list:
+    generator = torch.Generator().manual_seed(0)
+    return [(torch.randn(images, *shape, generator=generator), torch.randint(0, classes, (images,), generator=generator))]
+
+
+def _prune_and_check(model_name: str, criterion: str, scope: str, speedup: float, shape=(3, 32, 32)) -> None:
+    model = create_model(model_name, num_classes=10, in_channels=shape[0])
+    outcome = prune_to_speedup(
+        model, create_criterion(criterion), torch.randn(1, *shape), PruneConfig(speedup=speedup, scope=scope),
+        _calibration(shape, 10),
+    )
+    assert speedup <= outcome.achieved_speedup <= 1.01 * speedup
+    assert model(torch.randn(2, *shape)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("criterion", CRITERIA.names())
+@pytest.mark.parametrize("scope", ["local", "global", "protected_global"])
+def test_every_criterion_and_scope_on_the_quick_model(criterion, scope):
+    _prune_and_check("resnet8_quick", criterion, scope, 4.0, shape=(1, 28, 28))
+
+
+@pytest.mark.parametrize("criterion", CRITERIA.names())
+@pytest.mark.parametrize("model_name", ["resnet18_cifar", "vgg19_cifar"])
+def test_every_criterion_on_cifar_models_at_8x(criterion, model_name):
+    _prune_and_check(model_name, criterion, "protected_global", 8.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("criterion", CRITERIA.names())
+@pytest.mark.parametrize("model_name", ["resnet18_cifar", "resnet50_cifar", "vgg19_cifar"])
+@pytest.mark.parametrize("scope", ["local", "global", "protected_global"])
+@pytest.mark.parametrize("speedup", [2.0, 4.0, 8.0])
+def test_full_grid(criterion, model_name, scope, speedup):
+    _prune_and_check(model_name, criterion, scope, speedup)
