@@ -10,24 +10,16 @@ never enter score 0. The paper's least-squares reconstruction of the kept weight
 from __future__ import annotations
 
 import torch
-import torch_pruning as tp
 from sklearn.linear_model import lars_path_gram
-from torch import nn
 
-from pruningbench.methods.importance import CRITERIA, Batch, Criterion
-from pruningbench.methods.importance.reconstruction import ContributionSampler
+from pruningbench.methods.importance import CRITERIA
+from pruningbench.methods.importance.reconstruction import NextLayerCriterion
 
 
 @CRITERIA.register("CP")
-class CP(Criterion):
-    calibrated = True
-
-    def prepare(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
-        self._sampler = ContributionSampler(self.seed)
-        self._sampler.collect(model, groups, batches)
-
-    def score(self, group: tp.Group) -> torch.Tensor:
-        return lasso_entry_penalties(self._sampler.matrix(group))
+class CP(NextLayerCriterion):
+    def rank(self, contributions: torch.Tensor) -> torch.Tensor:
+        return lasso_entry_penalties(contributions)
 
 
 def lasso_entry_penalties(contributions: torch.Tensor) -> torch.Tensor:

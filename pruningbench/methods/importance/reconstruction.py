@@ -8,16 +8,18 @@ generator; only the ``[samples, channels]`` matrix of contributions is kept, nev
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch
 import torch.nn.functional as F
 import torch_pruning as tp
 from torch import nn
 
-from pruningbench.methods.importance import Batch
+from pruningbench.methods.importance import Batch, Criterion
 from pruningbench.methods.importance.calibration import calibration_progress, eval_mode, hooked
 from pruningbench.methods.importance.slices import layer_slices
 
-__all__ = ["ContributionSampler"]
+__all__ = ["ContributionSampler", "NextLayerCriterion"]
 
 
 class ContributionSampler:
@@ -61,3 +63,20 @@ class ContributionSampler:
         if not blocks:
             raise ValueError("group has no consuming conv/linear layer to reconstruct")
         return torch.cat(blocks)
+
+
+class NextLayerCriterion(Criterion):
+    """A criterion that ranks channels from their sampled contributions to the consuming layers' outputs."""
+
+    calibrated = True
+
+    def prepare(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
+        self._sampler = ContributionSampler(self.seed)
+        self._sampler.collect(model, groups, batches)
+
+    def score(self, group: tp.Group) -> torch.Tensor:
+        return self.rank(self._sampler.matrix(group))
+
+    @abstractmethod
+    def rank(self, contributions: torch.Tensor) -> torch.Tensor:
+        """Per-channel scores from the ``[samples, channels]`` contribution matrix."""

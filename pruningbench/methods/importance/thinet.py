@@ -11,23 +11,15 @@ couplings) use the samples of all of them. The paper's least-squares rescaling o
 from __future__ import annotations
 
 import torch
-import torch_pruning as tp
-from torch import nn
 
-from pruningbench.methods.importance import CRITERIA, Batch, Criterion
-from pruningbench.methods.importance.reconstruction import ContributionSampler
+from pruningbench.methods.importance import CRITERIA
+from pruningbench.methods.importance.reconstruction import NextLayerCriterion
 
 
 @CRITERIA.register("ThiNet")
-class ThiNet(Criterion):
-    calibrated = True
-
-    def prepare(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
-        self._sampler = ContributionSampler(self.seed)
-        self._sampler.collect(model, groups, batches)
-
-    def score(self, group: tp.Group) -> torch.Tensor:
-        return greedy_removal_steps(self._sampler.matrix(group))
+class ThiNet(NextLayerCriterion):
+    def rank(self, contributions: torch.Tensor) -> torch.Tensor:
+        return greedy_removal_steps(contributions)
 
 
 def greedy_removal_steps(contributions: torch.Tensor) -> torch.Tensor:
