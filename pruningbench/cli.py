@@ -70,7 +70,7 @@ def run(
     )
     run_config = load_config(config, overrides) if config else load_preset(preset, overrides)
     record = run_experiment(run_config, _store(results_dir, db_url), force=force)
-    _print_boards([b for b in build_boards([record])])
+    _print_boards(build_boards([record]))
 
 
 @cli.command()
