@@ -187,8 +187,10 @@ def plan_removal(
 
     Bisection finds the shortest prefix of :func:`removal_order` that reaches the target. When that prefix's last
     channel overshoots the window (small models, coarse layers), the last step is redone greedily: walk on through
-    the order, taking each channel that keeps the speed-up inside the window; a group whose channel was skipped
-    takes no further channels, so every group still loses exactly its least important ones.
+    the order, taking each channel that keeps the speed-up below the ceiling; if that misses the window, walk back
+    from the overshooting prefix, restoring the most important removed channels (fine-grained ones such as late,
+    small-map layers) while the speed-up stays at or above the target. Either way every group loses a prefix of
+    its own ranking.
     """
     order = removal_order(scores, config, normalized)
     group_of = torch.repeat_interleave(torch.arange(len(scores)), torch.tensor([len(s) for s in scores]))
@@ -211,32 +213,40 @@ def plan_removal(
     step = _bisect(len(order), lambda k: speedup(prefix(k)), target)
     chosen = prefix(step)
     if step > 0 and speedup(chosen) > ceiling:
-        filled = _fill_window(prefix(step - 1), order[step - 1 :], group_of, speedup, target, ceiling)
-        chosen = chosen if filled is None else filled
+        adjusted = _walk_into_window(prefix(step - 1), order[step - 1 :], True, group_of, speedup, target, ceiling)
+        if adjusted is None:
+            adjusted = _walk_into_window(chosen, order[:step].flip(0), False, group_of, speedup, target, ceiling)
+        chosen = chosen if adjusted is None else adjusted
     bounds = macs_model.offsets
     return [torch.nonzero(chosen[bounds[g] : bounds[g + 1]]).squeeze(1) for g in range(len(scores))]
 
 
-def _fill_window(
+def _walk_into_window(
     flags: torch.Tensor,
     candidates: torch.Tensor,
+    remove: bool,
     group_of: torch.Tensor,
     speedup: Callable[[torch.Tensor], float],
     target: float,
     ceiling: float,
 ) -> torch.Tensor | None:
-    """Add candidates in order while the speed-up stays below ``ceiling``; the flags once it reaches ``target``."""
+    """Walk single-channel moves into the window ``[target, ceiling]``; the flags there, or None if it is missed.
+
+    ``remove=True`` adds candidates (least important first) while the speed-up stays below ``ceiling``;
+    ``remove=False`` restores removed candidates (most important first) while it stays above ``target``. A move that
+    would jump past the window is undone and blocks its group, so every group still loses a prefix of its ranking.
+    """
     flags, blocked = flags.clone(), set()
     for channel in candidates.tolist():
         group = int(group_of[channel])
         if group in blocked:
             continue
-        flags[channel] = True
+        flags[channel] = remove
         reached = speedup(flags)
-        if reached > ceiling:
-            flags[channel] = False
+        if (reached > ceiling) if remove else (reached < target):
+            flags[channel] = not remove
             blocked.add(group)
-        elif reached >= target:
+        elif target <= reached <= ceiling:
             return flags
     return None
 
