@@ -76,7 +76,9 @@ def run(
 @cli.command()
 def bench(
     suite: Annotated[str, typer.Argument(help="A built-in suite name or a suite YAML path.")],
-    methods: Annotated[Optional[str], typer.Option(help="Comma-separated importance names to keep.")] = None,
+    methods: Annotated[
+        Optional[str], typer.Option(help="Comma-separated methods to keep: criteria, or pairings as Importance+Regularizer.")
+    ] = None,
     speedups: Annotated[Optional[str], typer.Option(help="Comma-separated speed-ups to keep, e.g. 2,4.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds to keep.")] = None,
     data_root: Annotated[Optional[Path], typer.Option(help="Override task.data_root.")] = None,
@@ -85,15 +87,20 @@ def bench(
 ) -> None:
     """Run a whole suite (skipping runs already stored) and print its leaderboards."""
     overrides = _overrides(**{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir)})
-    configs = load_suite(suite).expand(
+    loaded = load_suite(suite)
+    configs = loaded.expand(
         overrides, _split(methods, str, "--methods"), _split(speedups, float, "--speedups"), _split(seeds, int, "--seeds")
     )
     store = _store(results_dir, db_url)
+    if loaded.note:
+        console.print(f"[bold]note:[/bold] {loaded.note}")
     records = []
     for index, run_config in enumerate(configs, start=1):
         console.rule(f"run {index}/{len(configs)}: {_describe(run_config)}")
         records.append(run_experiment(run_config, store))
     _print_boards(build_boards(records))
+    if loaded.note:
+        console.print(f"[bold]note:[/bold] {loaded.note}")
     console.print(f"results: {store.url}")
 
 

@@ -21,7 +21,7 @@ from pruningbench.methods.regularizers import REGULARIZERS
 from pruningbench.models import MODELS
 
 __all__ = [
-    "RunConfig", "Recipe", "explain_validation_error", "load_config", "load_preset", "parse_config", "preset_names"
+    "RunConfig", "Recipe", "SparsifyConfig", "explain_validation_error", "load_config", "load_preset", "parse_config", "preset_names"
 ]
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -98,6 +98,15 @@ class Recipe(_Strict):
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
+class SparsifyConfig(Recipe):
+    """Stage 1: the base model trained further under ``method.regularizer`` (a recipe plus the penalty's settings)."""
+
+    reg: float = Field(gt=0.0)  # regularization coefficient lambda
+    alpha: float = Field(default=4.0, ge=0.0)  # GroupNorm: per-channel coefficients span lambda * 2^[0, alpha]
+    delta_reg: float = Field(default=1e-5, ge=0.0)  # GrowingReg: growth of the marked channels' lambda per epoch
+    reg_ceiling: float = Field(default=1.0, gt=0.0)  # GrowingReg: lambda stops growing here
+
+
 class RunConfig(_Strict):
     """One pruning experiment, end to end."""
 
@@ -106,6 +115,7 @@ class RunConfig(_Strict):
     prune: PruneConfig
     base_training: Recipe
     finetune: Recipe
+    sparsify: SparsifyConfig | None = None  # required when method.regularizer is set, ignored otherwise
     calibration: CalibrationConfig = CalibrationConfig()
     seed: int = Field(default=0, ge=0)
     base_seed: int = Field(default=0, ge=0)  # seeds base training, shared by all runs so they prune the same model
@@ -120,16 +130,33 @@ class RunConfig(_Strict):
             raise ValueError(f"task.data_root {str(root)!r} does not exist")
         if self.task.base_checkpoint is not None and not self.task.base_checkpoint.is_file():
             raise ValueError(f"task.base_checkpoint {str(self.task.base_checkpoint)!r} is not a file")
+        if self.method.regularizer is not None and self.sparsify is None:
+            raise ValueError(f"method.regularizer {self.method.regularizer!r} needs a 'sparsify' section (its recipe)")
         return self
 
     def run_key(self) -> str:
         """Identity of the experiment: a hash of everything that determines its result (not paths or device)."""
-        return _digest(self.model_dump(mode="json", exclude={"results_dir": True, "device": True, "task": {"data_root"}}))
+        excluded: dict[str, Any] = {"results_dir": True, "device": True, "task": {"data_root"}}
+        if self.method.regularizer is None:
+            excluded["sparsify"] = True
+        return _digest(self.model_dump(mode="json", exclude=excluded))
 
     def base_key(self) -> str:
         """Identity of the base model this run prunes, shared by all runs that differ only in method or target."""
         task = self.task.model_dump(mode="json", include={"model", "dataset", "base_checkpoint"})
         return _digest({"task": task, "recipe": self.base_training.model_dump(mode="json"), "seed": self.base_seed})
+
+    def sparse_key(self, marks_channels: bool) -> str:
+        """Identity of the sparsified model: base, regularizer and recipe, and, for a regularizer that marks the
+        channels to prune (``marks_channels``), the criterion, target and calibration that mark them."""
+        if self.sparsify is None or self.method.regularizer is None:
+            raise ValueError("this run has no sparsifying stage")
+        payload: dict[str, Any] = {
+            "base": self.base_key(), "regularizer": self.method.regularizer, "recipe": self.sparsify.model_dump(mode="json")
+        }
+        if marks_channels:
+            payload["marking"] = self.model_dump(mode="json", include={"method", "prune", "calibration", "seed"})
+        return _digest(payload)
 
 
 def _known(allowed: list[str], name: str) -> str:

@@ -26,6 +26,11 @@ class SuiteMethod(BaseModel):
     importance: str
     regularizer: str | None = None
 
+    @property
+    def label(self) -> str:
+        """``Importance`` for the criteria track, ``Importance+Regularizer`` for a regularizer pairing."""
+        return self.importance if self.regularizer is None else f"{self.importance}+{self.regularizer}"
+
 
 class Suite(BaseModel):
     """A grid of runs over one preset."""
@@ -37,6 +42,7 @@ class Suite(BaseModel):
     methods: list[SuiteMethod] = Field(min_length=1)
     speedups: list[float] = Field(min_length=1)
     seeds: list[int] = Field(default=[0], min_length=1)
+    note: str | None = None  # shown before and after the suite runs (e.g. that its schedules are shortened)
 
     def expand(
         self,
@@ -45,9 +51,10 @@ class Suite(BaseModel):
         speedups: list[float] | None = None,
         seeds: list[int] | None = None,
     ) -> list[RunConfig]:
-        """Run configs of the grid, filtered to the given importance names / speed-ups / seeds when given."""
+        """Run configs of the grid, filtered to the given method labels (:attr:`SuiteMethod.label`) / speed-ups /
+        seeds when given."""
         for name, wanted, available in (
-            ("method", methods, [m.importance for m in self.methods]),
+            ("method", methods, [m.label for m in self.methods]),
             ("speed-up", speedups, self.speedups),
             ("seed", seeds, self.seeds),
         ):
@@ -56,7 +63,7 @@ class Suite(BaseModel):
                 raise UserError(f"suite has no {name} {missing[0]!r}; it has: {', '.join(map(str, available))}")
         configs = []
         for method in self.methods:
-            if methods and method.importance not in methods:
+            if methods and method.label not in methods:
                 continue
             for speedup in speedups or self.speedups:
                 for seed in seeds or self.seeds:

@@ -25,6 +25,8 @@ def test_presets_all_validate(tmp_path: Path):
         ("method.importance", "Magic", "method.importance: unknown name 'Magic'; allowed: "),
         ("prune.scope", "everywhere", "prune.scope: Input should be 'local', 'global' or 'protected_global'"),
         ("finetune.lr", "fast", "finetune.lr: Input should be a valid number"),
+        ("method.regularizer", "L0", "method.regularizer: unknown name 'L0'; allowed: BNScale, GroupLASSO"),
+        ("sparsify.reg", 0, "sparsify.reg: Input should be greater than 0"),
         ("task.data_root", "/no/such/dir", "task.data_root '/no/such/dir' does not exist"),
     ],
 )
@@ -67,3 +69,15 @@ def test_run_key_ignores_paths_but_not_method(tmp_path: Path):
     assert first.run_key() == moved.run_key() != other.run_key()
     assert first.base_key() == other.base_key()  # a different method prunes the same base model
     assert first.base_key() != load_config(config_file, {"base_training.epochs": 1}).base_key()
+
+
+def test_regularizer_needs_a_sparsify_section_which_criteria_runs_ignore():
+    data = _quickstart_dict()
+    del data["sparsify"]
+    with pytest.raises(UserError, match="method.regularizer 'GroupNorm' needs a 'sparsify' section") as error:
+        parse_config(data, "cfg.yaml", {"method.regularizer": "GroupNorm"})
+    assert "\n" not in str(error.value)
+    criteria_run = load_preset("quickstart")
+    assert criteria_run.run_key() == load_preset("quickstart", {"sparsify.reg": 0.5}).run_key()
+    paired = load_preset("quickstart", {"method.regularizer": "GroupNorm"})
+    assert paired.run_key() != load_preset("quickstart", {"method.regularizer": "GroupNorm", "sparsify.reg": 0.5}).run_key()

@@ -6,7 +6,6 @@ Every method goes through exactly this code; only the criterion (and regularizer
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from datetime import datetime, timezone
 
@@ -20,6 +19,7 @@ from pruningbench.metrics import evaluate_top1
 from pruningbench.pipeline.base_model import obtain_base_model
 from pruningbench.pipeline.calibration import calibration_batches
 from pruningbench.pipeline.prune import prune_to_speedup
+from pruningbench.pipeline.sparsify import sparsify
 from pruningbench.pipeline.train import train
 from pruningbench.record import RunRecord, library_versions
 from pruningbench.seeding import seed_everything
@@ -53,6 +53,7 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     criterion = create_criterion(config.method.importance, config.seed)
     needs_data = criterion.calibrated or config.prune.reconstruct != "none"
     calibration = calibration_batches(data.train, config.calibration, config.seed, device) if needs_data else None
+    reg_time = sparsify(model, config, data, device, calibration) if config.method.regularizer else None
     log.info(
         "prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup
     )
@@ -60,10 +61,8 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0)
     before_finetune = evaluate_top1(model, test_loader, device, desc="pruned evaluation")
 
-    started = time.perf_counter()
     train_loader = make_loader(data.train, config.finetune.batch_size, shuffle=True, seed=config.seed)
-    train(model, train_loader, config.finetune, device, desc="finetune")
-    finetune_time = time.perf_counter() - started
+    finetune_time = train(model, train_loader, config.finetune, device, desc="finetune", seed=config.seed)
     pruned_metric = evaluate_top1(model, test_loader, device, desc="final evaluation")
 
     run_id = uuid.uuid4().hex
@@ -93,7 +92,7 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         macs_after=outcome.macs_after,
         step_time=outcome.step_time,
         prune_time=outcome.prune_time,
-        reg_time=None,
+        reg_time=reg_time,
         finetune_time=finetune_time,
         base_train_time=base.train_time,
         channels_before=outcome.channels_before,

@@ -40,6 +40,7 @@ def base_cache_path(config: RunConfig) -> Path:
 
 def obtain_base_model(config: RunConfig, data: DataSplits, device: torch.device) -> TrainedBase:
     """Load the cached base model of ``config``, or build it (train, or load ``task.base_checkpoint``) and cache it."""
+    seed_everything(config.base_seed)  # the initial weights
     model = create_model(config.task.model, num_classes=data.num_classes, in_channels=data.input_shape[0]).to(device)
     cache = base_cache_path(config)
     if cache.is_file():
@@ -52,10 +53,9 @@ def obtain_base_model(config: RunConfig, data: DataSplits, device: torch.device)
     if config.task.base_checkpoint is not None:
         _load_checkpoint(model, config.task.base_checkpoint)
     else:
-        seed_everything(config.base_seed)
         loader = make_loader(data.train, config.base_training.batch_size, shuffle=True, seed=config.base_seed)
         log.info("base model: training %s for %d epochs", config.task.model, config.base_training.epochs)
-        train(model, loader, config.base_training, device, desc="base training")
+        train(model, loader, config.base_training, device, desc="base training", seed=config.base_seed)
     train_time = time.perf_counter() - started
     test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0)
     metric = evaluate_top1(model, test_loader, device, desc="base evaluation")

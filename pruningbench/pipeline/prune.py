@@ -31,7 +31,8 @@ from pruningbench.pipeline.group import ChannelGroup, build_groups
 from pruningbench.pipeline.reconstruct import reconstruct_consumers
 
 __all__ = [
-    "PruneOutcome", "MacsModel", "SPEEDUP_TOLERANCE", "layer_widths", "plan_removal", "prune_to_speedup", "removal_order"
+    "PruneOutcome", "PrunePlan", "MacsModel", "SPEEDUP_TOLERANCE", "layer_widths", "plan_pruning", "plan_removal",
+    "prune_to_speedup", "removal_order",
 ]
 
 SPEEDUP_TOLERANCE = 0.01  # achieved speed-up must land in [1, 1 + tolerance] x target
@@ -251,6 +252,39 @@ def _walk_into_window(
     return None
 
 
+@dataclass
+class PrunePlan:
+    """The channels a criterion removes from each group for a target speed-up, before anything is removed."""
+
+    graph: tp.DependencyGraph
+    groups: list[ChannelGroup]
+    removal: list[torch.Tensor]  # per group, the root-channel indices to remove
+    step_time: float  # seconds spent computing importance scores
+
+
+def plan_pruning(
+    model: nn.Module,
+    criterion: Criterion,
+    example: torch.Tensor,
+    config: PruneConfig,
+    calibration: list[Batch] | None = None,
+) -> PrunePlan:
+    """Group ``model``, score every group once with ``criterion`` and choose the removal set for ``config``."""
+    if criterion.calibrated and not calibration:
+        raise ValueError(f"{type(criterion).__name__} needs calibration batches")
+    graph, groups = build_groups(model, example)
+    started = time.perf_counter()
+    if criterion.calibrated:
+        criterion.prepare(model, [group.group for group in groups], calibration)
+    scores = [criterion.score(group.group).detach().float().cpu() for group in groups]
+    step_time = time.perf_counter() - started
+    for group, score in zip(groups, scores):
+        if score.shape != (group.size,) or not torch.isfinite(score).all():
+            raise RuntimeError(f"criterion {type(criterion).__name__} gave invalid scores for group {group.name}")
+    removal = plan_removal(scores, MacsModel(model, graph, groups, example), config, criterion.normalized)
+    return PrunePlan(graph, groups, removal, step_time)
+
+
 def prune_to_speedup(
     model: nn.Module,
     criterion: Criterion,
@@ -263,42 +297,31 @@ def prune_to_speedup(
     ``calibration`` batches are required by data-driven criteria (``criterion.calibrated``) and by
     ``config.reconstruct == "least_squares"``, which refits the layers that lost inputs (time counted as prune time).
     """
-    needs_data = criterion.calibrated or config.reconstruct != "none"
-    if needs_data and not calibration:
-        raise ValueError(f"{type(criterion).__name__} with reconstruct={config.reconstruct!r} needs calibration batches")
+    if config.reconstruct != "none" and not calibration:
+        raise ValueError(f"reconstruct={config.reconstruct!r} needs calibration batches")
     original = copy.deepcopy(model) if config.reconstruct != "none" else None
     input_shape = tuple(example.shape[1:])
     macs_before, params_before, channels_before = count_macs(model, input_shape), count_params(model), layer_widths(model)
-    graph, groups = build_groups(model, example)
 
     started = time.perf_counter()
-    if criterion.calibrated:
-        criterion.prepare(model, [group.group for group in groups], calibration)
-    scores = [criterion.score(group.group).detach().float().cpu() for group in groups]
-    step_time = time.perf_counter() - started
-    for group, score in zip(groups, scores):
-        if score.shape != (group.size,) or not torch.isfinite(score).all():
-            raise RuntimeError(f"criterion {type(criterion).__name__} gave invalid scores for group {group.name}")
-
-    started = time.perf_counter()
-    removal = plan_removal(scores, MacsModel(model, graph, groups, example), config, criterion.normalized)
+    plan = plan_pruning(model, criterion, example, config, calibration)
     names = {module: name for name, module in model.named_modules()}
     removed_outputs: dict[str, list[int]] = {}
-    for group, idxs in zip(groups, removal):
+    for group, idxs in zip(plan.groups, plan.removal):
         if len(idxs):
-            pruning = graph.get_pruning_group(group.root, group.prune_fn, idxs.tolist())
+            pruning = plan.graph.get_pruning_group(group.root, group.prune_fn, idxs.tolist())
             for slice_ in layer_slices(pruning, types=(nn.Conv2d, nn.Linear), sides=("out",)):
                 removed_outputs[names[slice_.module]] = slice_.idxs.tolist()
             pruning.prune()
     if original is not None:
         reconstruct_consumers(original, model, calibration, removed_outputs, criterion.seed)
-    prune_time = time.perf_counter() - started
+    prune_time = time.perf_counter() - started - plan.step_time
     return PruneOutcome(
         macs_before=macs_before,
         macs_after=count_macs(model, input_shape),
         params_before=params_before,
         params_after=count_params(model),
-        step_time=step_time,
+        step_time=plan.step_time,
         prune_time=prune_time,
         channels_before=channels_before,
         channels_after=layer_widths(model),

@@ -1,13 +1,23 @@
-"""The training loop shared by base training and finetuning: plain SGD with momentum, cosine or step schedule."""
+"""The training loop shared by base training, sparsifying and finetuning: SGD with momentum, cosine or step schedule.
+
+Each epoch's data order and augmentation depend only on ``(seed, epoch)``, so a run resumed from an epoch
+checkpoint continues exactly as the uninterrupted run would have.
+"""
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from pruningbench.checkpoint import atomic_save
 from pruningbench.config import Recipe
+from pruningbench.methods.regularizers import Regularizer
+from pruningbench.seeding import seed_everything
 
 __all__ = ["train"]
 
@@ -20,23 +30,69 @@ def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=recipe.gamma)
 
 
-def train(model: nn.Module, loader: DataLoader, recipe: Recipe, device: torch.device, desc: str) -> None:
-    """Train ``model`` in place for ``recipe.epochs`` epochs of ``loader``.
+def train(
+    model: nn.Module,
+    loader: DataLoader,
+    recipe: Recipe,
+    device: torch.device,
+    desc: str,
+    seed: int = 0,
+    regularizer: Regularizer | None = None,
+    checkpoint: Path | None = None,
+) -> float:
+    """Train ``model`` in place for ``recipe.epochs`` epochs of ``loader``; the training seconds, all sessions summed.
 
-    The optimizer is built here, from the model's current parameters, because pruning replaces Parameter objects.
+    ``regularizer`` (already attached to ``model``) adds its penalty gradient before every optimizer step. With
+    ``checkpoint``, the state after every epoch is saved there and a later call resumes after the last saved epoch;
+    the caller deletes the file once the result is safely stored. The optimizer is built here, from the model's
+    current parameters, because pruning replaces Parameter objects.
     """
     optimizer = torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=False
     )
     scheduler = _scheduler(optimizer, recipe, len(loader))
-    criterion = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    start_epoch, earlier_seconds = 0, 0.0
+    if checkpoint is not None and checkpoint.is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if regularizer is not None:
+            regularizer.load_state_dict(state["regularizer"])
+        start_epoch, earlier_seconds = state["epoch"], state["seconds"]
+    started = time.perf_counter()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     model.train()
-    for epoch in range(recipe.epochs):
+    for epoch in range(start_epoch, recipe.epochs):
+        _seed_epoch(loader, seed, epoch)
         progress = tqdm(loader, desc=f"{desc} {epoch + 1}/{recipe.epochs}", leave=False, mininterval=1.0)
         for images, labels in progress:
-            loss = criterion(model(images.to(device)), labels.to(device))
+            loss = loss_fn(model(images.to(device)), labels.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if regularizer is not None:
+                regularizer.apply()
             optimizer.step()
             scheduler.step()
             progress.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        if regularizer is not None:
+            regularizer.epoch_end()
+        if checkpoint is not None:
+            atomic_save({
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "regularizer": regularizer.state_dict() if regularizer is not None else {},
+                "epoch": epoch + 1,
+                "seconds": earlier_seconds + time.perf_counter() - started,
+            }, checkpoint)
+    return earlier_seconds + time.perf_counter() - started
+
+
+def _seed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
+    """Make epoch ``epoch``'s shuffling and augmentation a function of ``(seed, epoch)`` alone."""
+    epoch_seed = seed * 100_003 + epoch
+    seed_everything(epoch_seed)
+    generator = getattr(loader, "generator", None)
+    if generator is not None:
+        generator.manual_seed(epoch_seed)

@@ -42,7 +42,7 @@ def test_base_model_is_cached_and_stored_runs_are_reused(tiny_config, monkeypatc
     trained = []
     original_train = pipeline.train
     monkeypatch.setattr(pipeline.base_model, "train", lambda *a, **k: trained.append(k["desc"]))
-    monkeypatch.setattr(pipeline, "train", lambda *a, **k: (trained.append(k["desc"]), original_train(*a, **k)))
+    monkeypatch.setattr(pipeline, "train", lambda *a, **k: (trained.append(k["desc"]), original_train(*a, **k))[1])
     second = pipeline.run_experiment(tiny_config(**{"prune.speedup": 3}), store)
     assert trained == ["finetune"]  # no base training: the cached base model was reused
     assert cache.stat().st_mtime_ns == stamp and second.base_metric == record.base_metric
