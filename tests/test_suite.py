@@ -5,6 +5,7 @@ import yaml
 
 from pruningbench.errors import UserError
 from pruningbench.methods.importance import CRITERIA
+from pruningbench.methods.regularizers import REGULARIZERS
 from pruningbench.suite import load_suite, suite_names
 
 
@@ -13,8 +14,14 @@ def test_builtin_suites_expand_to_valid_configs(tmp_path: Path):
     configs = load_suite("quickstart").expand({"results_dir": str(tmp_path)})
     assert {c.method.importance for c in configs} == set(CRITERIA.names())
     assert sorted({c.prune.speedup for c in configs}) == [2.0, 4.0, 8.0]
-    assert len({c.run_key() for c in configs}) == len(configs) == 3 * len(CRITERIA.names())
+    pairings = {(c.method.importance, c.method.regularizer) for c in configs if c.method.regularizer}
+    assert pairings == {("MagnitudeL2", "GroupLASSO"), ("BNScale", "BNScale"), ("MagnitudeL2", "GroupNorm"),
+                        ("BNScale", "GroupLASSO"), ("MagnitudeL2", "GrowingReg")}  # the reference's five
+    assert {c.method.regularizer for c in configs} - {None} == set(REGULARIZERS.names())
+    assert len({c.run_key() for c in configs}) == len(configs) == 3 * (len(CRITERIA.names()) + 5)
     assert len({c.base_key() for c in configs}) == 1  # every run prunes the same base model
+    paired = load_suite("quickstart").expand(methods=["MagnitudeL2+GroupNorm"], speedups=[2.0])
+    assert [(c.method.importance, c.method.regularizer) for c in paired] == [("MagnitudeL2", "GroupNorm")]
 
 
 def test_user_suite_file_with_filters(tmp_path: Path):
