@@ -1,7 +1,7 @@
 """Wall time of the README's main job (``pruningbench bench quickstart``) from an empty results directory.
 
 Runs it twice: cold (base model trained, every run executed) and warm (everything reused from the store), and
-prints both times. The goal for the cold run is under 5 minutes on 2 CPU cores.
+prints both times. The goal for the cold run (all 16 methods at 2x/4x/8x) is under 10 minutes on 2 CPU cores.
 
     python benchmarks/quickstart_time.py
 """

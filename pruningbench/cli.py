@@ -1,4 +1,4 @@
-"""Command-line interface: ``pruningbench run | bench | leaderboard | list | evaluate``.
+"""Command-line interface: ``pruningbench run | bench | leaderboard | report | list | evaluate``.
 
 Every user error (bad config, unknown name, missing data) ends as one line on stderr and exit code 2.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -19,12 +20,14 @@ from pruningbench.checkpoint import load_pruned
 from pruningbench.config import RunConfig, load_config, load_preset, preset_names
 from pruningbench.data import DATASETS, build_dataset, make_loader
 from pruningbench.errors import UserError
-from pruningbench.leaderboard import COLUMNS, FORMATS, Board, build_boards, render
+from pruningbench.leaderboard import COLUMNS, FORMATS, Board, build_boards, format_duration, render
 from pruningbench.methods.importance import CRITERIA
 from pruningbench.methods.regularizers import REGULARIZERS
 from pruningbench.metrics import evaluate_top1
 from pruningbench.models import MODELS
 from pruningbench.pipeline import resolve_device, run_experiment
+from pruningbench.record import RunRecord
+from pruningbench.report import write_report
 from pruningbench.store import ResultStore, default_url
 from pruningbench.suite import load_suite, suite_names
 
@@ -53,6 +56,7 @@ def run(
     config: Annotated[Optional[Path], typer.Argument(help="A run config YAML.")] = None,
     preset: Annotated[Optional[str], typer.Option(help="A built-in preset instead of a file.")] = None,
     importance: Annotated[Optional[str], typer.Option(help="Override method.importance.")] = None,
+    regularizer: Annotated[Optional[str], typer.Option(help="Override method.regularizer.")] = None,
     speedup: Annotated[Optional[float], typer.Option(help="Override prune.speedup.")] = None,
     scope: Annotated[Optional[str], typer.Option(help="Override prune.scope.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Override seed.")] = None,
@@ -65,7 +69,8 @@ def run(
     if (config is None) == (preset is None):
         raise UserError("give either a CONFIG file or --preset NAME")
     overrides = _overrides(
-        **{"method.importance": importance, "prune.speedup": speedup, "prune.scope": scope, "seed": seed},
+        **{"method.importance": importance, "method.regularizer": regularizer},
+        **{"prune.speedup": speedup, "prune.scope": scope, "seed": seed},
         **{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir)},
     )
     run_config = load_config(config, overrides) if config else load_preset(preset, overrides)
@@ -94,14 +99,29 @@ def bench(
     store = _store(results_dir, db_url)
     if loaded.note:
         console.print(f"[bold]note:[/bold] {loaded.note}")
-    records = []
-    for index, run_config in enumerate(configs, start=1):
-        console.rule(f"run {index}/{len(configs)}: {_describe(run_config)}")
-        records.append(run_experiment(run_config, store))
+    records = _run_all(configs, store)
     _print_boards(build_boards(records))
     if loaded.note:
         console.print(f"[bold]note:[/bold] {loaded.note}")
     console.print(f"results: {store.url}")
+    console.print(f"report: {write_report(records, results_dir / 'report', store.url)}")
+
+
+def _run_all(configs: list[RunConfig], store: ResultStore) -> list[RunRecord]:
+    """Run every config not stored yet, showing runs done / total, elapsed time and an ETA from the runs so far."""
+    stored = {config.run_key() for config in configs if store.find(config.run_key()) is not None}
+    to_run = len(configs) - len(stored)
+    console.print(f"suite: {len(configs)} runs, {len(stored)} already stored, {to_run} to run")
+    records, finished, started = [], 0, time.perf_counter()
+    for index, config in enumerate(configs, start=1):
+        elapsed = time.perf_counter() - started
+        eta = format_duration(elapsed / finished * (to_run - finished)) if finished else "?"
+        if config.run_key() not in stored:
+            console.rule(f"run {index}/{len(configs)} · {_describe(config)} · elapsed {format_duration(elapsed)} · ETA {eta}")
+        records.append(run_experiment(config, store))
+        finished += config.run_key() not in stored
+    console.print(f"suite: done in {format_duration(time.perf_counter() - started)}")
+    return records
 
 
 def _split(text: str | None, kind: type, option: str) -> list | None:
@@ -116,6 +136,20 @@ def _split(text: str | None, kind: type, option: str) -> list | None:
 def _describe(config: RunConfig) -> str:
     method = config.method.importance + (f" + {config.method.regularizer}" if config.method.regularizer else "")
     return f"{config.task.model} · {method} · {config.prune.speedup:g}x · seed {config.seed}"
+
+
+@cli.command()
+def report(
+    results_dir: ResultsDir = Path("results"),
+    db_url: DbUrl = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output directory (default: RESULTS_DIR/report).")] = None,
+) -> None:
+    """Write the HTML report (boards, statistics, figures) and Markdown/CSV/JSON exports of every stored run."""
+    store = _store(results_dir, db_url)
+    records = store.records()
+    if not records:
+        raise UserError(f"no stored results in {results_dir}")
+    console.print(f"report: {write_report(records, out or results_dir / 'report', store.url)}")
 
 
 @cli.command()

@@ -84,6 +84,14 @@ class CalibrationConfig(_Strict):
     batch_size: int = Field(default=64, gt=0)
 
 
+class LatencyConfig(_Strict):
+    """How the base and pruned models' forward latency is timed on the run's device (a measurement, not identity)."""
+
+    batch_size: int = Field(default=64, gt=0)
+    warmup: int = Field(default=5, ge=0)
+    repeats: int = Field(default=20, gt=0)
+
+
 class Recipe(_Strict):
     """An SGD training recipe (base training or finetuning)."""
 
@@ -117,6 +125,7 @@ class RunConfig(_Strict):
     finetune: Recipe
     sparsify: SparsifyConfig | None = None  # required when method.regularizer is set, ignored otherwise
     calibration: CalibrationConfig = CalibrationConfig()
+    latency: LatencyConfig = LatencyConfig()
     seed: int = Field(default=0, ge=0)
     base_seed: int = Field(default=0, ge=0)  # seeds base training, shared by all runs so they prune the same model
     eval_batch_size: int = Field(default=256, gt=0)
@@ -136,7 +145,7 @@ class RunConfig(_Strict):
 
     def run_key(self) -> str:
         """Identity of the experiment: a hash of everything that determines its result (not paths or device)."""
-        excluded: dict[str, Any] = {"results_dir": True, "device": True, "task": {"data_root"}}
+        excluded: dict[str, Any] = {"results_dir": True, "device": True, "latency": True, "task": {"data_root"}}
         if self.method.regularizer is None:
             excluded["sparsify"] = True
         return _digest(self.model_dump(mode="json", exclude=excluded))

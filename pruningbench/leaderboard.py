@@ -2,7 +2,8 @@
 
 Tracks: ``criteria`` (importance criteria, no regularizer) and ``regularizer`` (regularizer + criterion pairings).
 Within a board, rows are one method each (runs of several seeds are averaged) ranked by pruned metric, best first;
-equal metrics share a rank.
+equal metrics share a rank. With several seeds ΔAcc carries its 95% confidence interval, and the rank shows the
+range of ranks the method cannot be told apart from (overlapping intervals), e.g. ``2-4``, instead of a strict order.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ import json
 from dataclasses import asdict, dataclass
 from statistics import mean
 
+import numpy as np
+
 from pruningbench.record import RunRecord
+from pruningbench.stats import FriedmanResult, average_ranks, friedman, indistinguishable_ranges, mean_ci, nemenyi_cd
 
-__all__ = ["Board", "Row", "build_boards", "render", "FORMATS", "COLUMNS"]
+__all__ = [
+    "Board", "Row", "TrackSummary", "build_boards", "method_label", "render", "summarize_tracks", "FORMATS", "COLUMNS"
+]
 
-COLUMNS = ["Importance", "Regularizer", "Rank", "Base", "Prune", "ΔAcc", "Params", "Step Time", "Reg Time", "Speed-up", "Seeds"]
+COLUMNS = [
+    "Importance", "Regularizer", "Rank", "Base", "Prune", "ΔAcc", "Params", "Step Time", "Reg Time", "Speed-up",
+    "Latency", "Seeds",
+]
 FORMATS = ("table", "markdown", "csv", "json")
 
 
@@ -28,31 +37,46 @@ class Row:
     importance: str
     regularizer: str | None
     rank: int
+    rank_range: tuple[int, int]  # ranks this method is statistically indistinguishable from (itself alone: equal)
     base: float
     prune: float
     delta: float
+    delta_ci: float | None  # 95% CI half-width of ΔAcc over seeds; None with one seed
     params_after: float
     params_share: float
     step_time: float
     reg_time: float | None
     achieved_speedup: float
+    latency_ms: float | None  # pruned model, median batch latency
+    latency_speedup: float | None  # base latency / pruned latency, same device
     seeds: int
+
+    @property
+    def label(self) -> str:
+        return self.importance if self.regularizer is None else f"{self.importance}+{self.regularizer}"
 
     def cells(self) -> list[str]:
         """The row as the paper prints it."""
         return [
             self.importance,
             self.regularizer or "N/A",
-            str(self.rank),
+            self.rank_label,
             f"{self.base:.2f}",
             f"{self.prune:.2f}",
-            f"{self.delta:+.2f}",
+            f"{self.delta:+.2f}" + ("" if self.delta_ci is None else f" ± {self.delta_ci:.2f}"),
             f"{self.params_after / 1e6:.2f} M ({100 * self.params_share:.2f}%)",
             format_duration(self.step_time),
             "N/A" if self.reg_time is None else format_duration(self.reg_time),
             f"{self.achieved_speedup:.3f}x",
+            "N/A" if self.latency_ms is None else f"{self.latency_ms:.2f} ms ({self.latency_speedup:.2f}x)",
             str(self.seeds),
         ]
+
+    @property
+    def rank_label(self) -> str:
+        """``3``, or ``2-4`` when the intervals do not separate this method from those ranks."""
+        low, high = self.rank_range
+        return str(self.rank) if low == high else f"{low}-{high}"
 
 
 @dataclass(frozen=True)
@@ -70,6 +94,11 @@ class Board:
         return f"{self.task} · {self.speedup:g}x · {self.scope} · {self.track} track"
 
 
+def method_label(record: RunRecord) -> str:
+    """``Importance`` or ``Importance+Regularizer``: one method of the benchmark."""
+    return record.importance if record.regularizer is None else f"{record.importance}+{record.regularizer}"
+
+
 def format_duration(seconds: float) -> str:
     """``0.136s`` under a minute, ``2m51s`` above, like the paper's Step/Reg Time columns."""
     if seconds < 60:
@@ -79,30 +108,46 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes}m{rest}s" if hours else f"{minutes}m{rest}s"
 
 
+def _mean_or_none(values: list[float | None]) -> float | None:
+    present = [value for value in values if value is not None]
+    return mean(present) if present else None
+
+
 def _aggregate(importance: str, regularizer: str | None, runs: list[RunRecord]) -> Row:
-    reg_times = [r.reg_time for r in runs if r.reg_time is not None]
+    delta, delta_ci = mean_ci([r.delta for r in runs])
     return Row(
         importance=importance,
         regularizer=regularizer,
         rank=0,
+        rank_range=(0, 0),
         base=mean(r.base_metric for r in runs),
         prune=mean(r.pruned_metric for r in runs),
-        delta=mean(r.delta for r in runs),
+        delta=delta,
+        delta_ci=delta_ci,
         params_after=mean(r.params_after for r in runs),
         params_share=mean(r.params_share for r in runs),
         step_time=mean(r.step_time for r in runs),
-        reg_time=mean(reg_times) if reg_times else None,
+        reg_time=_mean_or_none([r.reg_time for r in runs]),
         achieved_speedup=mean(r.achieved_speedup for r in runs),
+        latency_ms=_mean_or_none([r.latency_ms for r in runs]),
+        latency_speedup=_mean_or_none([r.latency_speedup for r in runs]),
         seeds=len(runs),
     )
 
 
 def _ranked(rows: list[Row]) -> list[Row]:
+    """Rows best first; equal pruned metrics share a rank; ranges from ΔAcc intervals (same base on a board)."""
     ordered = sorted(rows, key=lambda row: (-round(row.prune, 6), row.importance, row.regularizer or ""))
-    ranked: list[Row] = []
+    ranges = indistinguishable_ranges([row.delta for row in ordered], [row.delta_ci for row in ordered])
+    ranks: list[int] = []
     for position, row in enumerate(ordered, start=1):
-        tied = ranked and round(ranked[-1].prune, 6) == round(row.prune, 6)
-        ranked.append(Row(**{**asdict(row), "rank": ranked[-1].rank if tied else position}))
+        tied = ranks and round(ordered[position - 2].prune, 6) == round(row.prune, 6)
+        ranks.append(ranks[-1] if tied else position)
+    ranked = []
+    for row, rank, (low, high) in zip(ordered, ranks, ranges):
+        shared = {ranks[i] for i in range(low - 1, high)}
+        span = (rank, rank) if shared == {rank} else (min(ranks[low - 1], rank), high)
+        ranked.append(Row(**{**asdict(row), "rank": rank, "rank_range": span}))
     return ranked
 
 
@@ -125,6 +170,48 @@ def build_boards(records: list[RunRecord], task: str | None = None) -> list[Boar
 def _board_order(key: tuple) -> tuple:
     task, scope, speedup, track = key
     return (task, scope, track, speedup)
+
+
+@dataclass(frozen=True)
+class TrackSummary:
+    """Average rank of every method over all boards of one track, with the Friedman test and the Nemenyi CD."""
+
+    track: str
+    methods: list[str]
+    mean_ranks: list[float]
+    boards: int
+    friedman: FriedmanResult
+    critical_difference: float
+
+    @property
+    def title(self) -> str:
+        return (
+            f"{self.track} track: average ranks over {self.boards} boards; Friedman p = {self.friedman.p_value:.3g}, "
+            f"Nemenyi CD (α = 0.05) = {self.critical_difference:.2f}"
+        )
+
+
+def summarize_tracks(boards: list[Board]) -> list[TrackSummary]:
+    """Per track, ranks of the methods present on every board of it (complete blocks, as the Friedman test needs);
+    a track needs at least two boards and two such methods."""
+    summaries = []
+    for track in sorted({board.track for board in boards}):
+        track_boards = [board for board in boards if board.track == track]
+        common = set.intersection(*({row.label for row in board.rows} for board in track_boards))
+        methods = sorted(common)
+        if len(track_boards) < 2 or len(methods) < 2:
+            continue
+        scores = np.array([[next(r.prune for r in board.rows if r.label == m) for m in methods] for board in track_boards])
+        ranks = average_ranks(scores)
+        summaries.append(TrackSummary(
+            track=track,
+            methods=methods,
+            mean_ranks=[float(rank) for rank in ranks],
+            boards=len(track_boards),
+            friedman=friedman(ranks, len(track_boards)),
+            critical_difference=nemenyi_cd(len(methods), len(track_boards)),
+        ))
+    return summaries
 
 
 def render(boards: list[Board], fmt: str) -> str:

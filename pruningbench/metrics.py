@@ -1,11 +1,16 @@
-"""Model cost and quality measures: MACs, parameter count, top-1 accuracy.
+"""Model cost and quality measures: MACs, parameter count, measured latency, top-1 accuracy.
 
 MACs are the multiply-accumulates of all matrix products and convolutions of one forward pass at batch size 1, on
 the task's real input size, counted by PyTorch's ``FlopCounterMode`` (FLOPs / 2). Element-wise ops (BatchNorm, ReLU,
-pooling, additions) are not MACs and are not counted; speed-ups are ratios of this count.
+pooling, additions) are not MACs and are not counted; speed-ups are ratios of this count. Measured latency shows
+how much of a MACs speed-up is real on the current device.
 """
 
 from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -13,7 +18,7 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm import tqdm
 
-__all__ = ["count_macs", "count_params", "evaluate_top1"]
+__all__ = ["Latency", "count_macs", "count_params", "evaluate_top1", "measure_latency"]
 
 
 @torch.no_grad()
@@ -44,3 +49,41 @@ def evaluate_top1(model: nn.Module, loader: DataLoader, device: torch.device, de
         correct += (logits.argmax(1).cpu() == labels).sum().item()
         total += labels.numel()
     return 100.0 * correct / max(total, 1)
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Median wall time of one forward pass of a fixed batch, and the throughput it implies."""
+
+    median_ms: float
+    throughput: float  # images per second
+    batch_size: int
+    device: str
+
+
+@torch.no_grad()
+def measure_latency(
+    model: nn.Module, input_shape: tuple[int, ...], batch_size: int, warmup: int, repeats: int
+) -> Latency:
+    """Time ``repeats`` forward passes of a ``batch_size`` batch in eval mode after ``warmup`` untimed ones.
+
+    CUDA work is synchronized before each clock read, so the times are the device's, not the launch queue's.
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    batch = torch.randn(batch_size, *input_shape, device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        model(batch)
+    times = []
+    for _ in range(repeats):
+        sync()
+        started = time.perf_counter()
+        model(batch)
+        sync()
+        times.append(time.perf_counter() - started)
+    model.train(was_training)
+    median = statistics.median(times)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
+    return Latency(median_ms=1000 * median, throughput=batch_size / median, batch_size=batch_size, device=name)

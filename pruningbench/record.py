@@ -42,6 +42,9 @@ class RunRecord(BaseModel):
     reg_time: float | None  # sparsifying stage, seconds (None without a regularizer)
     finetune_time: float
     base_train_time: float
+    base_latency_ms: float | None = None  # median forward time of a latency batch, unpruned model
+    latency_ms: float | None = None  # the same for the pruned model, same batch and device
+    latency_device: str | None = None
     channels_before: dict[str, int]
     channels_after: dict[str, int]
     config: dict[str, Any]
@@ -52,6 +55,13 @@ class RunRecord(BaseModel):
     def delta(self) -> float:
         """ΔAcc = pruned - base, in metric points."""
         return self.pruned_metric - self.base_metric
+
+    @property
+    def latency_speedup(self) -> float | None:
+        """Measured speed-up of a forward pass (base latency / pruned latency), beside the MACs speed-up."""
+        if self.base_latency_ms is None or self.latency_ms is None:
+            return None
+        return self.base_latency_ms / self.latency_ms
 
     @property
     def params_share(self) -> float:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, create_engine, delete, select
+from sqlalchemy import JSON, DateTime, Float, Integer, String, create_engine, delete, inspect, select, text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -56,6 +56,9 @@ class _RunRow(_Base):
     reg_time: Mapped[float | None] = mapped_column(Float, nullable=True)
     finetune_time: Mapped[float] = mapped_column(Float)
     base_train_time: Mapped[float] = mapped_column(Float)
+    base_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    latency_device: Mapped[str | None] = mapped_column(String(200), nullable=True)
     channels_before: Mapped[dict[str, Any]] = mapped_column(JSON)
     channels_after: Mapped[dict[str, Any]] = mapped_column(JSON)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -81,8 +84,20 @@ class ResultStore:
         self._engine = create_engine(url)
         try:
             _Base.metadata.create_all(self._engine)
+            self._add_missing_columns()
         except DatabaseError as error:
             raise UserError(f"results store {url} cannot be opened: {error.orig}") from None
+
+    def _add_missing_columns(self) -> None:
+        """Upgrade a store written by an older version: add its missing (nullable) columns; no row is touched."""
+        present = {column["name"] for column in inspect(self._engine).get_columns(_RunRow.__tablename__)}
+        with self._engine.begin() as connection:
+            for column in _RunRow.__table__.columns:
+                if column.name not in present:
+                    if not column.nullable:
+                        raise UserError(f"results store {self.url} lacks column {column.name!r} and cannot be upgraded")
+                    kind = column.type.compile(dialect=self._engine.dialect)
+                    connection.execute(text(f"ALTER TABLE {_RunRow.__tablename__} ADD COLUMN {column.name} {kind}"))
 
     @classmethod
     def in_dir(cls, results_dir: Path) -> ResultStore:

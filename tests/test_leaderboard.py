@@ -2,6 +2,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from pruningbench.leaderboard import build_boards, format_duration, render
 from tests.helpers import make_record
 
@@ -28,9 +30,24 @@ def test_seeds_are_averaged_into_one_row():
     assert row.prune == 71.0 and row.delta == -4.0 and row.seeds == 2
 
 
+def test_several_seeds_give_a_delta_interval_and_overlapping_methods_share_a_rank_range():
+    # ΔAcc over 3 seeds: A = -1, -2, -3 (mean -2, sd 1, t(0.975, 2) = 4.3027: ± 2.484); B = -2.5 ± 0.248 (sd 0.1);
+    # C = -9 ± 0.248: A overlaps B, C overlaps neither
+    runs = [make_record("A", 75.0 + d, seed=s) for s, d in enumerate([-1.0, -2.0, -3.0])]
+    runs += [make_record("B", 75.0 + d, seed=s) for s, d in enumerate([-2.4, -2.5, -2.6])]
+    runs += [make_record("C", 75.0 + d, seed=s) for s, d in enumerate([-8.9, -9.0, -9.1])]
+    rows = build_boards(runs)[0].rows
+    assert [r.importance for r in rows] == ["A", "B", "C"]
+    assert rows[0].delta_ci == pytest.approx(4.302653 / 3**0.5, rel=1e-5)
+    assert rows[1].delta_ci == pytest.approx(4.302653 * 0.1 / 3**0.5, rel=1e-4)
+    assert [r.rank_label for r in rows] == ["1-2", "1-2", "3"]
+    assert rows[0].cells()[5] == "-2.00 ± 2.48"
+
+
 def test_cells_use_the_papers_formats():
     (row,) = build_boards([make_record("MagnitudeL2", 74.5)])[0].rows
-    assert row.cells() == ["MagnitudeL2", "N/A", "1", "75.00", "74.50", "-0.50", "5.61 M (50.00%)", "0.136s", "N/A", "2.004x", "1"]
+    assert row.cells() == ["MagnitudeL2", "N/A", "1", "75.00", "74.50", "-0.50", "5.61 M (50.00%)", "0.136s", "N/A", "2.004x",
+                           "5.00 ms (1.60x)", "1"]
     assert format_duration(171) == "2m51s" and format_duration(3725) == "1h2m5s"
 
 

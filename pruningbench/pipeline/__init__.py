@@ -15,7 +15,7 @@ from pruningbench.checkpoint import save_pruned
 from pruningbench.config import RunConfig
 from pruningbench.data import build_dataset, make_loader
 from pruningbench.methods.importance import create_criterion
-from pruningbench.metrics import evaluate_top1
+from pruningbench.metrics import evaluate_top1, measure_latency
 from pruningbench.pipeline.base_model import obtain_base_model
 from pruningbench.pipeline.calibration import calibration_batches
 from pruningbench.pipeline.prune import prune_to_speedup
@@ -57,6 +57,8 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     log.info(
         "prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup
     )
+    timing = (tuple(data.input_shape), config.latency.batch_size, config.latency.warmup, config.latency.repeats)
+    base_latency = measure_latency(model, *timing)
     outcome = prune_to_speedup(model, criterion, example, config.prune, calibration)
     test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0)
     before_finetune = evaluate_top1(model, test_loader, device, desc="pruned evaluation")
@@ -64,6 +66,7 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     train_loader = make_loader(data.train, config.finetune.batch_size, shuffle=True, seed=config.seed)
     finetune_time = train(model, train_loader, config.finetune, device, desc="finetune", seed=config.seed)
     pruned_metric = evaluate_top1(model, test_loader, device, desc="final evaluation")
+    latency = measure_latency(model, *timing)
 
     run_id = uuid.uuid4().hex
     model_path = f"models/{run_id}.pt"
@@ -95,6 +98,9 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         reg_time=reg_time,
         finetune_time=finetune_time,
         base_train_time=base.train_time,
+        base_latency_ms=base_latency.median_ms,
+        latency_ms=latency.median_ms,
+        latency_device=latency.device,
         channels_before=outcome.channels_before,
         channels_after=outcome.channels_after,
         config=config.model_dump(mode="json"),
@@ -103,7 +109,7 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     )
     store.add(record)
     log.info(
-        "done: %.2f%% → %.2f%% (Δ %+.2f), %.3fx achieved, run %s",
-        base.metric, pruned_metric, record.delta, record.achieved_speedup, run_id[:8],
+        "done: %.2f%% → %.2f%% (Δ %+.2f), %.3fx MACs, %.2fx measured latency, run %s",
+        base.metric, pruned_metric, record.delta, record.achieved_speedup, record.latency_speedup, run_id[:8],
     )
     return record
