@@ -106,3 +106,58 @@ def test_run_then_leaderboard_and_evaluate(tmp_path, monkeypatch, capsys):
 def test_leaderboard_of_an_empty_store_says_so(tmp_path, monkeypatch, capsys):
     code, _, err = _cli(monkeypatch, capsys, "leaderboard", "--results-dir", str(tmp_path))
     assert code == 2 and "no stored results" in err
+
+
+def _tiny_suite(tmp_path: Path) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump({
+        "preset": "quickstart",
+        "overrides": {
+            "task.dataset": TINY_DATASET, "base_training.epochs": 1, "base_training.batch_size": 64,
+            "finetune.epochs": 1, "finetune.batch_size": 64, "sparsify.epochs": 1, "sparsify.batch_size": 64,
+        },
+        "methods": [{"importance": "MagnitudeL2"}, {"importance": "Random"},
+                    {"importance": "MagnitudeL2", "regularizer": "GroupNorm"}],
+        "speedups": [2, 4],
+        "note": "tiny schedules",
+    }))
+    return path
+
+
+def test_killed_suite_resumes_without_redoing_runs_and_ends_with_the_report(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+    import time
+
+    from pruningbench.store import ResultStore
+
+    suite, results = _tiny_suite(tmp_path), tmp_path / "results"
+    command = [sys.executable, "-c", "import tests.conftest; from pruningbench.cli import app; app()",
+               "bench", str(suite), "--results-dir", str(results)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    store = ResultStore.in_dir(results)
+    deadline = time.monotonic() + 240
+    while process.poll() is None and time.monotonic() < deadline:
+        if (results / "pruningbench.db").exists() and len(store.records()) >= 2:
+            break
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # mid-suite, wherever it is
+    process.wait()
+    before = {r.run_key: r.run_id for r in store.records()}
+    assert 2 <= len(before) < 6
+
+    code, out, err = _cli(monkeypatch, capsys, "bench", str(suite), "--results-dir", str(results))
+    assert code == 0, err
+    assert f"6 runs, {len(before)} already stored, {6 - len(before)} to run" in out
+    assert "ETA" in out and out.count("note: tiny schedules") == 2
+    records = store.records()
+    assert len(records) == len({r.run_key for r in records}) == 6  # each run exactly once
+    assert {r.run_key: r.run_id for r in records if r.run_key in before} == before  # finished runs were not redone
+    assert "regularizer track" in out and "criteria track" in out
+    report = Path(out.split("report: ")[-1].split()[0])
+    assert report.is_file() and "<table" in report.read_text()
+
+
+def test_report_command_and_its_errors(tmp_path, monkeypatch, capsys):
+    code, _, err = _cli(monkeypatch, capsys, "report", "--results-dir", str(tmp_path))
+    assert code == 2 and "no stored results" in err

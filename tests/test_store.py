@@ -32,3 +32,19 @@ def test_a_file_that_is_not_a_database_is_reported(tmp_path: Path):
     (tmp_path / "pruningbench.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(UserError, match="cannot be opened"):
         ResultStore.in_dir(tmp_path)
+
+
+def test_a_store_from_an_older_version_gains_the_new_columns_and_keeps_its_rows(tmp_path):
+    import sqlalchemy
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = make_record("FPGM", 71.0)
+    ResultStore(url).add(old)
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:  # what a store written before latency was measured looks like
+        for column in ("base_latency_ms", "latency_ms", "latency_device"):
+            connection.execute(sqlalchemy.text(f"ALTER TABLE runs DROP COLUMN {column}"))
+    (reopened,) = ResultStore(url).records()
+    assert reopened.latency_ms is None and reopened.pruned_metric == 71.0 and reopened.run_id == old.run_id
+    ResultStore(url).add(make_record("LAMP", 70.0))
+    assert len(ResultStore(url).records()) == 2

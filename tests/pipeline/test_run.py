@@ -22,6 +22,7 @@ def test_run_records_everything_and_the_saved_model_reloads(tiny_config):
     assert record.base_metric > 40  # 10 classes: chance is 10%
     assert record.params_after < record.params_before and record.macs_after < record.macs_before
     assert record.step_time > 0 and record.finetune_time > 0 and record.reg_time is None
+    assert record.base_latency_ms > 0 and record.latency_ms > 0 and record.latency_device.startswith("cpu")
     assert record.channels_after["classifier"] == 10 and record.channels_after["conv1"] < 16
     assert record.versions["torch_pruning"] and record.config["prune"]["speedup"] == 4
 

@@ -1,0 +1,21 @@
+import pytest
+import torch
+from torch import nn
+
+from pruningbench.metrics import count_macs, measure_latency
+
+
+def test_macs_of_a_known_conv_and_linear():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
+    # conv: 8 outputs x 4x4 positions x (3x3x3) = 3456; linear: 128 x 10 = 1280
+    assert count_macs(model, (3, 4, 4)) == 3456 + 1280
+
+
+def test_latency_is_a_median_of_timed_batches_and_throughput_follows():
+    calls = []
+    model = nn.Sequential(nn.Linear(4, 4))
+    model.register_forward_hook(lambda *_: calls.append(1))
+    latency = measure_latency(model, (4,), batch_size=8, warmup=3, repeats=5)
+    assert len(calls) == 8  # warm-up passes are not timed but do run
+    assert latency.median_ms > 0 and latency.throughput == pytest.approx(8 / (latency.median_ms / 1000))
+    assert latency.device.startswith("cpu") and model.training  # mode restored
