@@ -207,7 +207,9 @@ def evaluate(
     if not path.is_file():
         raise UserError(f"model file {path} of run {record.run_id[:8]} is missing")
     task = record.config["task"]
-    data = build_dataset(task["dataset"], Path(task["data_root"]) if task["data_root"] else None, False)
+    data = build_dataset(
+        task["dataset"], Path(task["data_root"]) if task["data_root"] else None, False, task.get("image_size")
+    )
     device = resolve_device(record.config["device"])
     model = load_pruned(path).to(device)
     metric = evaluate_top1(model, make_loader(data.test, record.config["eval_batch_size"], False, 0), device)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,6 +39,9 @@ class TaskConfig(_Strict):
     dataset: str
     data_root: Path | None = None
     download: bool = False
+    image_size: int | None = Field(default=None, ge=8)  # crop size for datasets that resize (ImageNet); None: standard
+    workers: int = Field(default=0, ge=0)  # data-loading worker processes
+    pretrained: bool = False  # start from the model library's own weights (downloads them); skips base training
     base_checkpoint: Path | None = None  # a trained base model's state_dict; skips base training
 
     @field_validator("model")
@@ -103,6 +107,7 @@ class Recipe(_Strict):
     schedule: Literal["cosine", "step"] = "cosine"
     milestones: tuple[int, ...] = ()  # epochs where the step schedule multiplies lr by gamma
     gamma: float = Field(default=0.1, gt=0.0, le=1.0)
+    warmup_epochs: int = Field(default=0, ge=0)  # linear warm-up from lr/100 before the schedule
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
@@ -143,17 +148,23 @@ class RunConfig(_Strict):
             raise ValueError(f"method.regularizer {self.method.regularizer!r} needs a 'sparsify' section (its recipe)")
         return self
 
+    # Identities hash only the values that differ from the defaults, so a release that adds a setting (with a default
+    # that keeps the old behaviour) keeps every stored run, base model and sparsified model valid.
+
     def run_key(self) -> str:
         """Identity of the experiment: a hash of everything that determines its result (not paths or device)."""
-        excluded: dict[str, Any] = {"results_dir": True, "device": True, "latency": True, "task": {"data_root"}}
+        excluded: dict[str, Any] = {"results_dir": True, "device": True, "latency": True, "task": {"data_root", "workers"}}
         if self.method.regularizer is None:
             excluded["sparsify"] = True
-        return _digest(self.model_dump(mode="json", exclude=excluded))
+        return _digest(self.model_dump(mode="json", exclude=excluded, exclude_defaults=True))
 
     def base_key(self) -> str:
         """Identity of the base model this run prunes, shared by all runs that differ only in method or target."""
-        task = self.task.model_dump(mode="json", include={"model", "dataset", "base_checkpoint"})
-        return _digest({"task": task, "recipe": self.base_training.model_dump(mode="json"), "seed": self.base_seed})
+        task = self.task.model_dump(
+            mode="json", include={"model", "dataset", "image_size", "pretrained", "base_checkpoint"}, exclude_defaults=True
+        )
+        recipe = self.base_training.model_dump(mode="json", exclude_defaults=True)
+        return _digest({"task": task, "recipe": recipe, "seed": self.base_seed})
 
     def sparse_key(self, marks_channels: bool) -> str:
         """Identity of the sparsified model: base, regularizer and recipe, and, for a regularizer that marks the
@@ -161,10 +172,13 @@ class RunConfig(_Strict):
         if self.sparsify is None or self.method.regularizer is None:
             raise ValueError("this run has no sparsifying stage")
         payload: dict[str, Any] = {
-            "base": self.base_key(), "regularizer": self.method.regularizer, "recipe": self.sparsify.model_dump(mode="json")
+            "base": self.base_key(),
+            "regularizer": self.method.regularizer,
+            "recipe": self.sparsify.model_dump(mode="json", exclude_defaults=True),
         }
         if marks_channels:
-            payload["marking"] = self.model_dump(mode="json", include={"method", "prune", "calibration", "seed"})
+            marking = {"method", "prune", "calibration", "seed"}
+            payload["marking"] = self.model_dump(mode="json", include=marking, exclude_defaults=True)
         return _digest(payload)
 
 
@@ -234,7 +248,9 @@ def preset_names() -> list[str]:
 
 
 def load_preset(name: str, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Load the built-in preset ``name``."""
+    """Load the built-in preset ``name``; ``NAME-4x`` is preset ``NAME`` with ``prune.speedup: 4``."""
+    if name not in preset_names() and (target := re.fullmatch(r"(.+)-(\d+(?:\.\d+)?)x", name)):
+        name, overrides = target.group(1), {"prune.speedup": float(target.group(2)), **(overrides or {})}
     if name not in preset_names():
-        raise UserError(f"unknown preset {name!r}; available: {', '.join(preset_names())}")
+        raise UserError(f"unknown preset {name!r}; available: {', '.join(preset_names())} (each also as NAME-2x, ...)")
     return load_config(PRESET_DIR / f"{name}.yaml", overrides)

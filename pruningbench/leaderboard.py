@@ -25,7 +25,7 @@ __all__ = [
 
 COLUMNS = [
     "Importance", "Regularizer", "Rank", "Base", "Prune", "ΔAcc", "Params", "Step Time", "Reg Time", "Speed-up",
-    "Latency", "Seeds",
+    "Latency", "Throughput", "Seeds",
 ]
 FORMATS = ("table", "markdown", "csv", "json")
 
@@ -49,6 +49,7 @@ class Row:
     achieved_speedup: float
     latency_ms: float | None  # pruned model, median batch latency
     latency_speedup: float | None  # base latency / pruned latency, same device
+    throughput: float | None  # pruned model, images per second
     seeds: int
 
     @property
@@ -69,6 +70,7 @@ class Row:
             "N/A" if self.reg_time is None else format_duration(self.reg_time),
             f"{self.achieved_speedup:.3f}x",
             "N/A" if self.latency_ms is None else f"{self.latency_ms:.2f} ms ({self.latency_speedup:.2f}x)",
+            "N/A" if self.throughput is None else f"{self.throughput:,.0f} img/s",
             str(self.seeds),
         ]
 
@@ -131,6 +133,7 @@ def _aggregate(importance: str, regularizer: str | None, runs: list[RunRecord]) 
         achieved_speedup=mean(r.achieved_speedup for r in runs),
         latency_ms=_mean_or_none([r.latency_ms for r in runs]),
         latency_speedup=_mean_or_none([r.latency_speedup for r in runs]),
+        throughput=_mean_or_none([r.throughput for r in runs]),
         seeds=len(runs),
     )
 

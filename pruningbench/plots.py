@@ -54,17 +54,22 @@ def channel_profile(records: list[RunRecord], title: str, path: Path) -> Path:
     return path
 
 
+def _by_method(records: list[RunRecord]) -> list[tuple[str, list[RunRecord]]]:
+    groups: dict[str, list[RunRecord]] = defaultdict(list)
+    for record in records:
+        groups[method_label(record)].append(record)
+    return sorted(groups.items())
+
+
 def accuracy_vs_speedup(records: list[RunRecord], title: str, path: Path) -> Path:
     """Mean pruned metric against target speed-up, one line per method, base metric at 1x."""
-    by_method: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for record in records:
-        by_method[method_label(record)][record.target_speedup].append(record.pruned_metric)
     base = mean(record.base_metric for record in records)
     with _figure(path) as figure:
         axes = figure.add_subplot()
-        for label, points in sorted(by_method.items()):
-            speedups = sorted(points)
-            axes.plot([1.0, *speedups], [base, *(mean(points[s]) for s in speedups)], marker="o", label=label)
+        for label, runs in _by_method(records):
+            speedups = sorted({r.target_speedup for r in runs})
+            means = [mean(r.pruned_metric for r in runs if r.target_speedup == s) for s in speedups]
+            axes.plot([1.0, *speedups], [base, *means], marker="o", label=label)
         axes.set_xscale("log", base=2)
         axes.set(title=title, xlabel="speed-up (MACs ratio)", ylabel=records[0].metric)
         axes.legend(fontsize=7, ncol=2)
@@ -73,12 +78,9 @@ def accuracy_vs_speedup(records: list[RunRecord], title: str, path: Path) -> Pat
 
 def accuracy_vs_params(records: list[RunRecord], title: str, path: Path) -> Path:
     """Pruned metric against remaining parameters, every run a point, coloured by method."""
-    by_method: dict[str, list[RunRecord]] = defaultdict(list)
-    for record in records:
-        by_method[method_label(record)].append(record)
     with _figure(path) as figure:
         axes = figure.add_subplot()
-        for label, runs in sorted(by_method.items()):
+        for label, runs in _by_method(records):
             axes.scatter([r.params_after / 1e6 for r in runs], [r.pruned_metric for r in runs], label=label, s=18)
         axes.set(title=title, xlabel="remaining parameters (M)", ylabel=records[0].metric)
         axes.legend(fontsize=7, ncol=2)

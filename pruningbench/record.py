@@ -64,6 +64,13 @@ class RunRecord(BaseModel):
         return self.base_latency_ms / self.latency_ms
 
     @property
+    def throughput(self) -> float | None:
+        """Measured images per second of the pruned model at the latency batch size."""
+        if self.latency_ms is None:
+            return None
+        return self.config.get("latency", {}).get("batch_size", 0) / (self.latency_ms / 1000) or None
+
+    @property
     def params_share(self) -> float:
         """Remaining parameters as a share of the unpruned model (0-1)."""
         return self.params_after / self.params_before

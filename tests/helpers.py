@@ -39,7 +39,7 @@ def make_record(importance: str = "MagnitudeL2", pruned: float = 70.0, **fields)
         latency_device="cpu (2 threads)",
         channels_before={"conv1": 64},
         channels_after={"conv1": 32},
-        config={"seed": 0},
+        config={"seed": 0, "latency": {"batch_size": 64}},
         versions={"torch": "2"},
         model_path="models/x.pt",
     )

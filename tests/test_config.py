@@ -13,7 +13,7 @@ def _quickstart_dict() -> dict:
 
 def test_presets_all_validate(tmp_path: Path):
     for name in preset_names():
-        overrides = {"task.data_root": str(tmp_path)} if name.startswith("cifar") else {}
+        overrides = {"task.data_root": str(tmp_path)} if name.startswith(("cifar", "imagenet")) else {}
         config = load_preset(name, overrides)
         assert config.prune.scope == "protected_global" and config.prune.protected_share == 0.1
 
@@ -81,3 +81,19 @@ def test_regularizer_needs_a_sparsify_section_which_criteria_runs_ignore():
     assert criteria_run.run_key() == load_preset("quickstart", {"sparsify.reg": 0.5}).run_key()
     paired = load_preset("quickstart", {"method.regularizer": "GroupNorm"})
     assert paired.run_key() != load_preset("quickstart", {"method.regularizer": "GroupNorm", "sparsify.reg": 0.5}).run_key()
+
+
+def test_a_speedup_suffix_selects_the_target_of_a_preset(tmp_path: Path):
+    config = load_preset("imagenet-resnet50-3x", {"task.data_root": str(tmp_path)})
+    assert config.prune.speedup == 3.0 and config.task.model == "resnet50" and config.task.pretrained
+    assert load_preset("quickstart-2.5x").prune.speedup == 2.5
+    with pytest.raises(UserError, match="unknown preset 'nope'"):
+        load_preset("nope-2x")
+
+
+def test_identities_ignore_settings_left_at_their_defaults():
+    # a later release adding a setting with a backward-compatible default must not orphan stored runs and caches
+    plain = load_preset("quickstart")
+    spelled_out = load_preset("quickstart", {"calibration.batches": 10, "finetune.warmup_epochs": 0, "task.workers": 0})
+    assert plain.run_key() == spelled_out.run_key() and plain.base_key() == spelled_out.base_key()
+    assert plain.run_key() != load_preset("quickstart", {"calibration.batches": 11}).run_key()

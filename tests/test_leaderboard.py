@@ -47,7 +47,7 @@ def test_several_seeds_give_a_delta_interval_and_overlapping_methods_share_a_ran
 def test_cells_use_the_papers_formats():
     (row,) = build_boards([make_record("MagnitudeL2", 74.5)])[0].rows
     assert row.cells() == ["MagnitudeL2", "N/A", "1", "75.00", "74.50", "-0.50", "5.61 M (50.00%)", "0.136s", "N/A", "2.004x",
-                           "5.00 ms (1.60x)", "1"]
+                           "5.00 ms (1.60x)", "12,800 img/s", "1"]
     assert format_duration(171) == "2m51s" and format_duration(3725) == "1h2m5s"
 
 

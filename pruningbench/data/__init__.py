@@ -9,6 +9,7 @@ from typing import Protocol
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from pruningbench.errors import UserError
 from pruningbench.registry import Registry, import_submodules
 
 __all__ = ["DATASETS", "DataSplits", "build_dataset", "make_loader"]
@@ -25,15 +26,25 @@ class DataSplits:
 
 
 class DatasetBuilder(Protocol):
-    def __call__(self, data_root: Path | None, download: bool) -> DataSplits: ...
+    """``image_size`` asks for a different crop size where the dataset supports it (None: its standard size)."""
+
+    def __call__(self, data_root: Path | None, download: bool, image_size: int | None) -> DataSplits: ...
 
 
 DATASETS: Registry[DatasetBuilder] = Registry("dataset")
 
 
-def build_dataset(name: str, data_root: Path | None = None, download: bool = False) -> DataSplits:
+def build_dataset(
+    name: str, data_root: Path | None = None, download: bool = False, image_size: int | None = None
+) -> DataSplits:
     """Build the dataset registered as ``name`` (raises a one-line error for unknown names or missing files)."""
-    return DATASETS.get(name)(data_root, download)
+    return DATASETS.get(name)(data_root, download, image_size)
+
+
+def fixed_size(name: str, native: int, image_size: int | None) -> None:
+    """Refuse an ``image_size`` other than the native one of a dataset that cannot resize."""
+    if image_size is not None and image_size != native:
+        raise UserError(f"task.image_size {image_size} is not supported by dataset {name!r} (its images are {native}px)")
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, workers: int = 0) -> DataLoader:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from torchvision import datasets, transforms
 
-from pruningbench.data import DATASETS, DataSplits
+from pruningbench.data import DATASETS, DataSplits, fixed_size
 from pruningbench.errors import UserError
 
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
@@ -32,8 +32,9 @@ class _CIFAR100(datasets.CIFAR100):
 
 
 @DATASETS.register("cifar100")
-def cifar100(data_root: Path | None, download: bool = False) -> DataSplits:
+def cifar100(data_root: Path | None, download: bool = False, image_size: int | None = None) -> DataSplits:
     """CIFAR-100 from ``data_root`` (the folder holding ``cifar-100-python/``); downloads only if asked."""
+    fixed_size("cifar100", 32, image_size)
     if data_root is None:
         raise UserError("task.data_root is required for dataset 'cifar100'")
     root = Path(data_root)

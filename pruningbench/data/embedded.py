@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from pruningbench.data import DATASETS, DataSplits
+from pruningbench.data import DATASETS, DataSplits, fixed_size
 
 ARCHIVE = Path(__file__).with_name("fashion_mnist_subset.npz")
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics (of the full training set)
@@ -25,8 +25,11 @@ def _tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
 
 
 @DATASETS.register("fashion_mnist_embedded")
-def fashion_mnist_embedded(data_root: Path | None = None, download: bool = False) -> DataSplits:
+def fashion_mnist_embedded(
+    data_root: Path | None = None, download: bool = False, image_size: int | None = None
+) -> DataSplits:
     """Load the shipped subset; ``data_root`` and ``download`` are ignored (nothing to fetch)."""
+    fixed_size("fashion_mnist_embedded", 28, image_size)
     with np.load(ARCHIVE) as archive:
         train = _tensors(archive["train_images"], archive["train_labels"])
         test = _tensors(archive["test_images"], archive["test_labels"])

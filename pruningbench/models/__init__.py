@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Protocol
 
 from torch import nn
 
+from pruningbench.errors import UserError
 from pruningbench.registry import Registry, import_submodules
 
 __all__ = ["MODELS", "create_model"]
 
 
 class ModelBuilder(Protocol):
+    """Builders of models with library weights also take ``pretrained: bool``."""
+
     def __call__(self, num_classes: int, in_channels: int) -> nn.Module: ...
 
 
 MODELS: Registry[ModelBuilder] = Registry("model")
 
 
-def create_model(name: str, num_classes: int, in_channels: int = 3) -> nn.Module:
-    """Instantiate the model registered as ``name`` with freshly initialized weights."""
-    return MODELS.get(name)(num_classes=num_classes, in_channels=in_channels)
+def create_model(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = False) -> nn.Module:
+    """Instantiate the model registered as ``name``: freshly initialized, or with its library's weights."""
+    builder = MODELS.get(name)
+    if not pretrained:
+        return builder(num_classes=num_classes, in_channels=in_channels)
+    if "pretrained" not in inspect.signature(builder).parameters:
+        raise UserError(f"model {name!r} has no library weights; train it or set task.base_checkpoint")
+    return builder(num_classes=num_classes, in_channels=in_channels, pretrained=True)
 
 
 import_submodules(__name__)

@@ -44,7 +44,7 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         log.info("already stored as run %s (use --force to run again)", stored.run_id[:8])
         return stored
     device = resolve_device(config.device)
-    data = build_dataset(config.task.dataset, config.task.data_root, config.task.download)
+    data = build_dataset(config.task.dataset, config.task.data_root, config.task.download, config.task.image_size)
     base = obtain_base_model(config, data, device)
     model = base.model
 
@@ -60,10 +60,12 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     timing = (tuple(data.input_shape), config.latency.batch_size, config.latency.warmup, config.latency.repeats)
     base_latency = measure_latency(model, *timing)
     outcome = prune_to_speedup(model, criterion, example, config.prune, calibration)
-    test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0)
+    test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0, workers=config.task.workers)
     before_finetune = evaluate_top1(model, test_loader, device, desc="pruned evaluation")
 
-    train_loader = make_loader(data.train, config.finetune.batch_size, shuffle=True, seed=config.seed)
+    train_loader = make_loader(
+        data.train, config.finetune.batch_size, shuffle=True, seed=config.seed, workers=config.task.workers
+    )
     finetune_time = train(model, train_loader, config.finetune, device, desc="finetune", seed=config.seed)
     pruned_metric = evaluate_top1(model, test_loader, device, desc="final evaluation")
     latency = measure_latency(model, *timing)

@@ -39,7 +39,8 @@ def base_cache_path(config: RunConfig) -> Path:
 
 
 def obtain_base_model(config: RunConfig, data: DataSplits, device: torch.device) -> TrainedBase:
-    """Load the cached base model of ``config``, or build it (train, or load ``task.base_checkpoint``) and cache it."""
+    """Load the cached base model of ``config``, or build it and cache it: load ``task.base_checkpoint``, or the
+    library's weights (``task.pretrained``), or train it with ``base_training``."""
     seed_everything(config.base_seed)  # the initial weights
     model = create_model(config.task.model, num_classes=data.num_classes, in_channels=data.input_shape[0]).to(device)
     cache = base_cache_path(config)
@@ -52,12 +53,17 @@ def obtain_base_model(config: RunConfig, data: DataSplits, device: torch.device)
     started = time.perf_counter()
     if config.task.base_checkpoint is not None:
         _load_checkpoint(model, config.task.base_checkpoint)
+    elif config.task.pretrained:
+        log.info("base model: %s with the library's pretrained weights", config.task.model)
+        model = create_model(config.task.model, data.num_classes, data.input_shape[0], pretrained=True).to(device)
     else:
-        loader = make_loader(data.train, config.base_training.batch_size, shuffle=True, seed=config.base_seed)
+        loader = make_loader(
+            data.train, config.base_training.batch_size, shuffle=True, seed=config.base_seed, workers=config.task.workers
+        )
         log.info("base model: training %s for %d epochs", config.task.model, config.base_training.epochs)
         train(model, loader, config.base_training, device, desc="base training", seed=config.base_seed)
     train_time = time.perf_counter() - started
-    test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0)
+    test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0, workers=config.task.workers)
     metric = evaluate_top1(model, test_loader, device, desc="base evaluation")
     atomic_save({"state_dict": model.state_dict(), "metric": metric, "train_time": train_time}, cache)
     log.info("base model: %.2f%% top-1, cached at %s", metric, cache)

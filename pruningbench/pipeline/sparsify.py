@@ -54,7 +54,9 @@ def sparsify(
     example = torch.zeros(1, *data.input_shape, device=device)  # for tracing only
     regularizer.attach(_context(model, config, example, regularizer, calibration))
     marking_time = time.perf_counter() - started
-    loader = make_loader(data.train, config.sparsify.batch_size, shuffle=True, seed=config.base_seed)
+    loader = make_loader(
+        data.train, config.sparsify.batch_size, shuffle=True, seed=config.base_seed, workers=config.task.workers
+    )
     partial = cache.with_suffix(".partial.pt")
     if partial.is_file():
         log.info("sparsify: resuming from %s", partial)

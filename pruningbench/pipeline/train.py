@@ -23,11 +23,20 @@ __all__ = ["train"]
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-iteration schedule: cosine to zero over all steps, or ×gamma at each milestone epoch."""
+    """Per-iteration schedule: optional linear warm-up, then cosine to zero over the remaining steps, or ×gamma at
+    each milestone epoch (milestones count from the start of training)."""
+    warmup = min(recipe.warmup_epochs, recipe.epochs) * steps_per_epoch
     if recipe.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(recipe.epochs * steps_per_epoch, 1))
-    milestones = [epoch * steps_per_epoch for epoch in recipe.milestones]
-    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=recipe.gamma)
+        main = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=max(recipe.epochs * steps_per_epoch - warmup, 1)
+        )
+    else:
+        milestones = [max(epoch * steps_per_epoch - warmup, 0) for epoch in recipe.milestones]
+        main = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=recipe.gamma)
+    if not warmup:
+        return main
+    ramp = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=warmup)
+    return torch.optim.lr_scheduler.SequentialLR(optimizer, [ramp, main], milestones=[warmup])
 
 
 def train(

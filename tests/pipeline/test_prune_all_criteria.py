@@ -43,3 +43,16 @@ def test_every_criterion_on_cifar_models_at_8x(criterion, model_name):
 @pytest.mark.parametrize("speedup", [2.0, 4.0, 8.0])
 def test_full_grid(criterion, model_name, scope, speedup):
     _prune_and_check(model_name, criterion, scope, speedup)
+
+
+@pytest.mark.parametrize("criterion", CRITERIA.names())
+def test_every_criterion_on_imagenet_resnet18_at_3x(criterion):
+    _prune_and_check("resnet18", criterion, "protected_global", 3.0, shape=(3, 64, 64))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("criterion", CRITERIA.names())
+@pytest.mark.parametrize("model_name", ["resnet18", "resnet50"])
+@pytest.mark.parametrize("speedup", [2.0, 3.0, 4.0])
+def test_imagenet_resnets_grid(criterion, model_name, speedup):
+    _prune_and_check(model_name, criterion, "protected_global", speedup, shape=(3, 64, 64))

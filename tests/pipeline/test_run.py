@@ -66,3 +66,23 @@ def test_interrupted_finetune_leaves_the_store_intact(tiny_config, monkeypatch):
         pipeline.run_experiment(tiny_config(**{"prune.speedup": 4}), store)
     assert ResultStore.in_dir(config.results_dir).records() == [earlier]
     assert sorted(p.name for p in (config.results_dir / "models").iterdir()) == [Path(earlier.model_path).name]
+
+
+def test_imagenet_resnet18_end_to_end_on_a_tiny_image_folder(tmp_path):
+    from pruningbench.config import load_preset
+    from tests.data.test_imagenet import make_image_folder
+
+    root = make_image_folder(tmp_path / "imagenet", train_per_class=6, val_per_class=2)
+    small = {"epochs": 1, "batch_size": 6, "warmup_epochs": 0}
+    overrides = {
+        "task.data_root": str(root), "task.image_size": 32, "task.pretrained": False, "task.workers": 0,
+        **{f"base_training.{k}": v for k, v in small.items()}, **{f"finetune.{k}": v for k, v in small.items()},
+        "calibration.batches": 1, "calibration.batch_size": 6, "latency.repeats": 2, "latency.batch_size": 2,
+        "method.importance": "Taylor", "results_dir": str(tmp_path / "results"),
+    }
+    config = load_preset("imagenet-resnet18-3x", overrides)
+    store = ResultStore.in_dir(config.results_dir)
+    record = pipeline.run_experiment(config, store)
+    assert 3.0 <= record.achieved_speedup <= 3.03 and record.task == "resnet18 on imagenet"
+    assert count_params(load_pruned(config.results_dir / record.model_path)) == record.params_after
+    assert 0 <= record.pruned_metric <= 100 and store.records() == [record]
