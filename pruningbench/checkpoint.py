@@ -11,6 +11,7 @@ import torch_pruning as tp
 from torch import nn
 
 from pruningbench.models import create_model
+from pruningbench.models.structure import after_pruning
 
 __all__ = ["atomic_save", "save_pruned", "load_pruned"]
 
@@ -23,14 +24,23 @@ def atomic_save(payload: Any, path: Path) -> None:
     os.replace(partial, path)
 
 
-def save_pruned(model: nn.Module, path: Path, model_name: str, num_classes: int, in_channels: int) -> None:
+def save_pruned(
+    model: nn.Module, path: Path, model_name: str, num_classes: int, in_channels: int, image_size: int | None = None
+) -> None:
     """Save a pruned model with what is needed to rebuild it: its registry name and Torch-Pruning's full state."""
-    payload = {"model": model_name, "num_classes": num_classes, "in_channels": in_channels, "state": tp.state_dict(model)}
+    payload = {
+        "model": model_name, "num_classes": num_classes, "in_channels": in_channels, "image_size": image_size,
+        "state": tp.state_dict(model),
+    }
     atomic_save(payload, path)
 
 
 def load_pruned(path: Path) -> nn.Module:
     """Rebuild a model saved by :func:`save_pruned`, with its pruned layer shapes."""
     payload = torch.load(path, map_location="cpu", weights_only=False)  # our own file: module attributes are pickled
-    model = create_model(payload["model"], num_classes=payload["num_classes"], in_channels=payload["in_channels"])
-    return tp.load_state_dict(model, payload["state"]).eval()
+    model = create_model(
+        payload["model"], payload["num_classes"], payload["in_channels"], image_size=payload.get("image_size")
+    )
+    model = tp.load_state_dict(model, payload["state"])
+    after_pruning(model)
+    return model.eval()

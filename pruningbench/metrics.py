@@ -1,7 +1,9 @@
 """Model cost and quality measures: MACs, parameter count, measured latency, top-1 accuracy.
 
 MACs are the multiply-accumulates of all matrix products and convolutions of one forward pass at batch size 1, on
-the task's real input size, counted by PyTorch's ``FlopCounterMode`` (FLOPs / 2). Element-wise ops (BatchNorm, ReLU,
+the task's real input size, counted by PyTorch's ``FlopCounterMode`` (FLOPs / 2). Attention products count too: the
+CPU flash-attention kernel, which the counter does not know, gets the same formula as the CUDA kernels, so a ViT's
+MACs do not depend on the device they are counted on. Element-wise ops (BatchNorm, ReLU,
 pooling, additions) are not MACs and are not counted; speed-ups are ratios of this count. Measured latency shows
 how much of a MACs speed-up is real on the current device.
 """
@@ -15,10 +17,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry, sdpa_flop
 from tqdm import tqdm
 
 __all__ = ["Latency", "count_macs", "count_params", "evaluate_top1", "measure_latency"]
+
+_CPU_FLASH_ATTENTION = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+if _CPU_FLASH_ATTENTION is not None:
+    flop_registry.setdefault(_CPU_FLASH_ATTENTION, sdpa_flop)
 
 
 @torch.no_grad()

@@ -14,7 +14,8 @@ __all__ = ["MODELS", "create_model"]
 
 
 class ModelBuilder(Protocol):
-    """Builders of models with library weights also take ``pretrained: bool``."""
+    """Builders of models with library weights also take ``pretrained: bool``; of models whose shape depends on the
+    input size (ViT position embeddings), ``image_size: int | None``."""
 
     def __call__(self, num_classes: int, in_channels: int) -> nn.Module: ...
 
@@ -22,14 +23,18 @@ class ModelBuilder(Protocol):
 MODELS: Registry[ModelBuilder] = Registry("model")
 
 
-def create_model(name: str, num_classes: int, in_channels: int = 3, pretrained: bool = False) -> nn.Module:
+def create_model(
+    name: str, num_classes: int, in_channels: int = 3, pretrained: bool = False, image_size: int | None = None
+) -> nn.Module:
     """Instantiate the model registered as ``name``: freshly initialized, or with its library's weights."""
     builder = MODELS.get(name)
-    if not pretrained:
-        return builder(num_classes=num_classes, in_channels=in_channels)
-    if "pretrained" not in inspect.signature(builder).parameters:
-        raise UserError(f"model {name!r} has no library weights; train it or set task.base_checkpoint")
-    return builder(num_classes=num_classes, in_channels=in_channels, pretrained=True)
+    accepted = inspect.signature(builder).parameters
+    options: dict[str, object] = {"image_size": image_size} if "image_size" in accepted else {}
+    if pretrained:
+        if "pretrained" not in accepted:
+            raise UserError(f"model {name!r} has no library weights; train it or set task.base_checkpoint")
+        options["pretrained"] = True
+    return builder(num_classes=num_classes, in_channels=in_channels, **options)
 
 
 import_submodules(__name__)

@@ -72,7 +72,10 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
 
     run_id = uuid.uuid4().hex
     model_path = f"models/{run_id}.pt"
-    save_pruned(model, config.results_dir / model_path, config.task.model, data.num_classes, data.input_shape[0])
+    save_pruned(
+        model, config.results_dir / model_path, config.task.model, data.num_classes, data.input_shape[0],
+        data.input_shape[-1],
+    )
     record = RunRecord(
         run_id=run_id,
         run_key=run_key,

@@ -42,7 +42,8 @@ def obtain_base_model(config: RunConfig, data: DataSplits, device: torch.device)
     """Load the cached base model of ``config``, or build it and cache it: load ``task.base_checkpoint``, or the
     library's weights (``task.pretrained``), or train it with ``base_training``."""
     seed_everything(config.base_seed)  # the initial weights
-    model = create_model(config.task.model, num_classes=data.num_classes, in_channels=data.input_shape[0]).to(device)
+    shape = {"num_classes": data.num_classes, "in_channels": data.input_shape[0], "image_size": data.input_shape[-1]}
+    model = create_model(config.task.model, **shape).to(device)
     cache = base_cache_path(config)
     if cache.is_file():
         payload = torch.load(cache, map_location=device, weights_only=True)
@@ -55,7 +56,7 @@ def obtain_base_model(config: RunConfig, data: DataSplits, device: torch.device)
         _load_checkpoint(model, config.task.base_checkpoint)
     elif config.task.pretrained:
         log.info("base model: %s with the library's pretrained weights", config.task.model)
-        model = create_model(config.task.model, data.num_classes, data.input_shape[0], pretrained=True).to(device)
+        model = create_model(config.task.model, **shape, pretrained=True).to(device)
     else:
         loader = make_loader(
             data.train, config.base_training.batch_size, shuffle=True, seed=config.base_seed, workers=config.task.workers

@@ -9,18 +9,30 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from pruningbench.models.structure import coupled_units
+
 __all__ = ["ChannelGroup", "build_groups", "output_layers"]
 
 
 @dataclass
 class ChannelGroup:
-    """One DepGraph group: removing root channel ``i`` removes every coupled slice listed in ``group``."""
+    """One DepGraph group: removing root channel ``i`` removes every coupled slice listed in ``group``.
+
+    Channels are removed by ``units`` (rows of root indices that go together, see
+    :mod:`pruningbench.models.structure`); for ordinary layers each unit is one channel.
+    """
 
     name: str  # name of the root layer
     root: nn.Module
     prune_fn: Callable
     group: tp.Group  # holds all ``size`` channels, for scoring
-    size: int
+    size: int  # root channels
+    units: torch.Tensor  # [n_units, k] root indices removed together
+    scaled_macs: float  # MACs outside conv/linear layers that shrink with the share of units kept
+
+    @property
+    def unit_count(self) -> int:
+        return len(self.units)
 
 
 def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
@@ -51,6 +63,8 @@ def build_groups(model: nn.Module, example: torch.Tensor) -> tuple[tp.Dependency
     for group in graph.get_all_groups(ignored_layers=output_layers(model, example)):
         root_dep = group[0].dep
         root = root_dep.target.module
-        groups.append(ChannelGroup(names[root], root, root_dep.handler, group, len(group[0].idxs)))
+        size = len(group[0].idxs)
+        layout = coupled_units(model, root, size)
+        groups.append(ChannelGroup(names[root], root, root_dep.handler, group, size, layout.units, layout.scaled_macs))
     model.train(was_training)
     return graph, groups

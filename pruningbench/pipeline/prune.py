@@ -27,6 +27,7 @@ from pruningbench.errors import UserError
 from pruningbench.methods.importance import Batch, Criterion
 from pruningbench.methods.importance.slices import layer_slices
 from pruningbench.metrics import count_macs, count_params
+from pruningbench.models.structure import after_pruning
 from pruningbench.pipeline.group import ChannelGroup, build_groups
 from pruningbench.pipeline.reconstruct import reconstruct_consumers
 
@@ -66,11 +67,12 @@ def layer_widths(model: nn.Module) -> dict[str, int]:
 
 
 class MacsModel:
-    """Predicts the MACs left after removing any set of group channels, without touching the model.
+    """Predicts the MACs left after removing any set of group units, without touching the model.
 
     A conv/linear layer's MACs scale with (kept outputs / outputs) x (kept inputs / inputs), or with kept outputs
     alone for depthwise convs; which root channels shrink which layer dimension comes from the DepGraph groups.
-    MACs outside conv/linear layers are taken as constant.
+    A group's ``scaled_macs`` (attention products) shrink with the share of its units kept; all other MACs outside
+    conv/linear layers are constant. Flags index units, all groups concatenated (``offsets``).
     """
 
     def __init__(self, model: nn.Module, graph: tp.DependencyGraph, groups: list[ChannelGroup], example: torch.Tensor) -> None:
@@ -80,11 +82,15 @@ class MacsModel:
         self.base = base
         self.offsets = [0]
         for group in groups:
-            self.offsets.append(self.offsets[-1] + group.size)
+            self.offsets.append(self.offsets[-1] + group.unit_count)
         index = {module: i for i, module in enumerate(layers)}
         self.out_map = torch.zeros(len(layers), self.offsets[-1])
         self.in_map = torch.zeros(len(layers), self.offsets[-1])
+        self.scaled_per_unit = torch.zeros(self.offsets[-1], dtype=torch.float64)
         for g, group in enumerate(groups):
+            unit_of = torch.empty(group.size, dtype=torch.long)
+            unit_of[group.units] = torch.arange(group.unit_count).unsqueeze(1).expand_as(group.units)
+            self.scaled_per_unit[self.offsets[g] : self.offsets[g + 1]] = group.scaled_macs / group.unit_count
             for item in group.group.items:
                 module, handler = item.dep.target.module, item.dep.handler
                 if module not in index:
@@ -92,7 +98,7 @@ class MacsModel:
                 target = self.out_map if graph.is_out_channel_pruning_fn(handler) else self.in_map
                 for root_idx in item.root_idxs:
                     if root_idx is not None:
-                        target[index[module], self.offsets[g] + root_idx] += 1
+                        target[index[module], self.offsets[g] + int(unit_of[root_idx])] += 1
         self.out_total = torch.tensor([_out_dim(m) for m in layers], dtype=torch.float)
         self.in_total = torch.tensor([_in_dim(m) for m in layers], dtype=torch.float)
         self.depthwise = torch.tensor([_is_depthwise(m) for m in layers])
@@ -116,12 +122,13 @@ class MacsModel:
         return layers, torch.tensor(macs, dtype=torch.float64)
 
     def macs(self, removed: torch.Tensor) -> float:
-        """MACs after removing the channels flagged in ``removed`` (bool, all groups' channels concatenated)."""
+        """MACs after removing the units flagged in ``removed`` (bool, all groups' units concatenated)."""
         flags = removed.float()
         out_kept = 1.0 - (self.out_map @ flags) / self.out_total
         in_kept = 1.0 - (self.in_map @ flags) / self.in_total
         scale = torch.where(self.depthwise, out_kept, out_kept * in_kept).double()
-        return self.constant + float((self.base * scale).sum())
+        scaled_removed = float(self.scaled_per_unit @ removed.double())
+        return self.constant - scaled_removed + float((self.base * scale).sum())
 
 
 def _out_dim(module: nn.Module) -> int:
@@ -258,7 +265,7 @@ class PrunePlan:
 
     graph: tp.DependencyGraph
     groups: list[ChannelGroup]
-    removal: list[torch.Tensor]  # per group, the root-channel indices to remove
+    removal: list[torch.Tensor]  # per group, the root-channel indices to remove (whole units)
     step_time: float  # seconds spent computing importance scores
 
 
@@ -281,7 +288,9 @@ def plan_pruning(
     for group, score in zip(groups, scores):
         if score.shape != (group.size,) or not torch.isfinite(score).all():
             raise RuntimeError(f"criterion {type(criterion).__name__} gave invalid scores for group {group.name}")
-    removal = plan_removal(scores, MacsModel(model, graph, groups, example), config, criterion.normalized)
+    unit_scores = [score[group.units].mean(1) for group, score in zip(groups, scores)]  # a unit: its channels' mean
+    units = plan_removal(unit_scores, MacsModel(model, graph, groups, example), config, criterion.normalized)
+    removal = [group.units[idxs].flatten().sort().values for group, idxs in zip(groups, units)]
     return PrunePlan(graph, groups, removal, step_time)
 
 
@@ -313,6 +322,7 @@ def prune_to_speedup(
             for slice_ in layer_slices(pruning, types=(nn.Conv2d, nn.Linear), sides=("out",)):
                 removed_outputs[names[slice_.module]] = slice_.idxs.tolist()
             pruning.prune()
+    after_pruning(model)
     if original is not None:
         reconstruct_consumers(original, model, calibration, removed_outputs, criterion.seed)
     prune_time = time.perf_counter() - started - plan.step_time

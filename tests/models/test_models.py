@@ -14,7 +14,7 @@ def test_cifar100_parameter_counts_match_the_paper(name, millions):
 
 @pytest.mark.parametrize("name", MODELS.names())
 def test_every_model_maps_images_to_class_logits(name):
-    model = create_model(name, num_classes=7, in_channels=1).eval()
+    model = create_model(name, num_classes=7, in_channels=1, image_size=32).eval()
     with torch.no_grad():
         assert model(torch.randn(2, 1, 32, 32)).shape == (2, 7)
 
@@ -37,3 +37,30 @@ def test_library_weights_only_where_the_library_has_them(monkeypatch):
         weights=None, num_classes=num_classes))[1])
     model = create_model("resnet18", num_classes=10, pretrained=True)
     assert requested == [models.ResNet18_Weights.IMAGENET1K_V1] and model.fc.out_features == 10
+
+
+def test_vit_small_has_the_papers_parameter_count_and_sizes_its_position_embedding():
+    assert abs(count_params(create_model("vit_small_patch16_224", num_classes=1000)) / 1e6 - 22.05) <= 0.005
+    small = create_model("vit_small_patch16_224", num_classes=10, image_size=32).eval()
+    with torch.no_grad():
+        assert small(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert small.pos_embed.shape[1] == 2 * 2 + 1  # 4 patches + class token
+
+
+def test_pruned_vit_keeps_head_count_saves_and_loads(tmp_path):
+    from pruningbench.checkpoint import load_pruned, save_pruned
+    from pruningbench.config import PruneConfig
+    from pruningbench.methods.importance import create_criterion
+    from pruningbench.pipeline.prune import prune_to_speedup
+
+    model = create_model("vit_small_patch16_224", num_classes=10, image_size=32)
+    prune_to_speedup(model, create_criterion("MagnitudeL2"), torch.randn(1, 3, 32, 32), PruneConfig(speedup=3))
+    attention = model.blocks[0].attn
+    assert attention.num_heads == 6 and attention.qkv.out_features == 3 * 6 * attention.head_dim < 3 * 384
+    assert attention.proj.in_features == attention.attn_dim == 6 * attention.head_dim
+    save_pruned(model, tmp_path / "vit.pt", "vit_small_patch16_224", 10, 3, 32)
+    loaded = load_pruned(tmp_path / "vit.pt")
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(images), model.eval()(images), atol=1e-5)
+    assert loaded.blocks[0].attn.head_dim == attention.head_dim

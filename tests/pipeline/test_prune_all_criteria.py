@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from pruningbench.config import PruneConfig
+from pruningbench.errors import UserError
 from pruningbench.methods.importance import CRITERIA, create_criterion
 from pruningbench.models import create_model
 from pruningbench.pipeline.prune import prune_to_speedup
@@ -15,7 +16,7 @@ def _calibration(shape: tuple[int, ...], classes: int, images: int = 8) -> list:
 
 
 def _prune_and_check(model_name: str, criterion: str, scope: str, speedup: float, shape=(3, 32, 32)) -> None:
-    model = create_model(model_name, num_classes=10, in_channels=shape[0])
+    model = create_model(model_name, num_classes=10, in_channels=shape[0], image_size=shape[-1])
     outcome = prune_to_speedup(
         model, create_criterion(criterion), torch.randn(1, *shape), PruneConfig(speedup=speedup, scope=scope),
         _calibration(shape, 10),
@@ -56,3 +57,22 @@ def test_every_criterion_on_imagenet_resnet18_at_3x(criterion):
 @pytest.mark.parametrize("speedup", [2.0, 3.0, 4.0])
 def test_imagenet_resnets_grid(criterion, model_name, speedup):
     _prune_and_check(model_name, criterion, "protected_global", speedup, shape=(3, 64, 64))
+
+
+VIT_NOT_APPLICABLE = {"BNScale": "needs BatchNorm", "HRank": "scores conv feature maps"}  # as the reference's board
+
+
+@pytest.mark.parametrize("criterion", CRITERIA.names())
+def test_every_criterion_on_vit_small_at_3x_or_a_clear_not_applicable(criterion):
+    if criterion in VIT_NOT_APPLICABLE:
+        with pytest.raises(UserError, match=VIT_NOT_APPLICABLE[criterion]):
+            _prune_and_check("vit_small_patch16_224", criterion, "protected_global", 3.0, shape=(3, 32, 32))
+    else:
+        _prune_and_check("vit_small_patch16_224", criterion, "protected_global", 3.0, shape=(3, 32, 32))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("criterion", sorted(set(CRITERIA.names()) - set(VIT_NOT_APPLICABLE)))
+@pytest.mark.parametrize("speedup", [2.0, 4.0])
+def test_vit_grid(criterion, speedup):
+    _prune_and_check("vit_small_patch16_224", criterion, "protected_global", speedup, shape=(3, 64, 64))

@@ -86,3 +86,22 @@ def test_imagenet_resnet18_end_to_end_on_a_tiny_image_folder(tmp_path):
     assert 3.0 <= record.achieved_speedup <= 3.03 and record.task == "resnet18 on imagenet"
     assert count_params(load_pruned(config.results_dir / record.model_path)) == record.params_after
     assert 0 <= record.pruned_metric <= 100 and store.records() == [record]
+
+
+def test_vit_small_with_a_regularizer_end_to_end_on_a_tiny_image_folder(tmp_path):
+    from pruningbench.config import load_preset
+    from tests.data.test_imagenet import make_image_folder
+
+    root = make_image_folder(tmp_path / "imagenet", train_per_class=4, val_per_class=2)
+    small = {"epochs": 1, "batch_size": 6, "warmup_epochs": 0}
+    overrides = {
+        "task.data_root": str(root), "task.image_size": 32, "task.pretrained": False, "task.workers": 0,
+        **{f"{stage}.{k}": v for stage in ("base_training", "finetune", "sparsify") for k, v in small.items()},
+        "latency.repeats": 2, "latency.batch_size": 2, "method.regularizer": "GroupNorm",
+        "results_dir": str(tmp_path / "results"),
+    }
+    config = load_preset("imagenet-vit-small-2x", overrides)
+    record = pipeline.run_experiment(config, ResultStore.in_dir(config.results_dir))
+    assert 2.0 <= record.achieved_speedup <= 2.02 and record.reg_time > 0
+    model = load_pruned(config.results_dir / record.model_path)
+    assert count_params(model) == record.params_after and model.blocks[0].attn.num_heads == 6

@@ -7,7 +7,8 @@ assumption that channels do not interact, the loss grows by ``1/2 S_ii w_i^T A w
 ``w_i^T A w_i = E[(w_i . a)^2] = E[y_i^2]`` (``y_i`` the channel's output), the score is computed exactly, without
 forming ``A``, as ``1/2 E[d_i^2] E[y_i^2]``: output second moments over images and positions, gradient second
 moments summed over positions and averaged over images. Scores are averaged over the conv/linear layers that own
-the group's output channels. Torch-Pruning's ``OBDCImportance`` uses the diagonal Fisher instead of K-FAC and
+the group's output channels. A linear layer applied to tokens (ViT) treats tokens as positions, like a conv's
+spatial positions. Torch-Pruning's ``OBDCImportance`` uses the diagonal Fisher instead of K-FAC and
 crashes on ordinary CNNs, so it is not used.
 """
 
@@ -22,9 +23,14 @@ from pruningbench.methods.importance.calibration import calibration_progress, ev
 from pruningbench.methods.importance.slices import layer_slices, reduce_mean
 
 
-def _channel_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum over every dimension but the channel dimension (1)."""
-    return tensor.sum(dim=[d for d in range(tensor.dim()) if d != 1]).double().cpu()
+def _channel_dim(module: nn.Module, tensor: torch.Tensor) -> int:
+    """Conv outputs carry channels in dim 1; linear outputs in the last dim (tokens, if any, act as positions)."""
+    return 1 if isinstance(module, nn.Conv2d) else tensor.dim() - 1
+
+
+def _channel_sum(tensor: torch.Tensor, channel_dim: int) -> torch.Tensor:
+    """Sum over every dimension but the channel dimension."""
+    return tensor.sum(dim=[d for d in range(tensor.dim()) if d != channel_dim]).double().cpu()
 
 
 @CRITERIA.register("OBD-C")
@@ -40,12 +46,13 @@ class OBDC(Criterion):
         batch_size = 0
 
         def record(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            self._output_sq[module] = self._output_sq.get(module, 0) + _channel_sum(output.detach().pow(2))
-            self._positions[module] = self._positions.get(module, 0) + output.numel() // output.shape[1]
+            dim = _channel_dim(module, output)
+            self._output_sq[module] = self._output_sq.get(module, 0) + _channel_sum(output.detach().pow(2), dim)
+            self._positions[module] = self._positions.get(module, 0) + output.numel() // output.shape[dim]
 
             def record_grad(grad: torch.Tensor) -> None:
                 per_sample = grad.detach() * batch_size  # d loss_n / d output: undo the batch mean
-                self._grad_sq[module] = self._grad_sq.get(module, 0) + _channel_sum(per_sample.pow(2))
+                self._grad_sq[module] = self._grad_sq.get(module, 0) + _channel_sum(per_sample.pow(2), dim)
 
             output.register_hook(record_grad)
 

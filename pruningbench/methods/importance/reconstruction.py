@@ -3,7 +3,10 @@
 For a layer that consumes a group's channels (conv or linear, input side), a sampled output value is
 ``y = sum_c xhat_c`` with ``xhat_c = sum_k W[o, c, k] x[c, k]`` the part that input channel ``c`` contributes
 (bias left out). Per image, ``samples_per_image`` random (output channel, position) pairs are drawn from a seeded
-generator; only the ``[samples, channels]`` matrix of contributions is kept, never the feature maps.
+generator; only the ``[samples, channels]`` matrix of contributions is kept, never the feature maps. A linear layer
+applied to tokens (ViT) treats tokens as positions; in an attention group only the value dimensions reach a next
+layer (the projection), so query and key dimensions contribute nothing of their own and are ranked with their
+head-dimension unit.
 """
 
 from __future__ import annotations
@@ -47,7 +50,10 @@ class ContributionSampler:
             picked = picked.permute(0, 2, 1).reshape(n * m, module.in_channels, -1)  # [n*m, C, k]
             weight = module.weight.flatten(2)  # [O, C, k]
         else:
-            picked = x.reshape(n, 1, -1).expand(n, m, -1).reshape(n * m, -1, 1)  # [n*m, C, 1]
+            tokens = x.reshape(n, -1, module.in_features)  # [n, T, C]; T = 1 for a plain feature vector
+            positions = torch.randint(tokens.shape[1], (n, m), generator=self._generator).to(x.device)
+            picked = tokens.gather(1, positions.unsqueeze(2).expand(-1, -1, tokens.shape[2]))  # [n, m, C]
+            picked = picked.reshape(n * m, -1, 1)  # [n*m, C, 1]
             weight = module.weight.unsqueeze(2)  # [O, C, 1]
         outputs = torch.randint(weight.shape[0], (n * m,), generator=self._generator).to(x.device)
         contributions = (weight[outputs] * picked).sum(2)  # [n*m, C]

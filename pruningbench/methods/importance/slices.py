@@ -16,7 +16,11 @@ from torch import nn
 
 __all__ = ["LayerSlice", "channel_sum", "layer_slices", "parameters_of", "reduce_mean", "rows"]
 
-_OUT = {tp.prune_conv_out_channels, tp.prune_linear_out_channels, tp.prune_batchnorm_out_channels}
+_OUT = {
+    tp.prune_conv_out_channels, tp.prune_linear_out_channels, tp.prune_batchnorm_out_channels,
+    tp.prune_layernorm_out_channels,
+}
+NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)
 _IN = {tp.prune_conv_in_channels, tp.prune_linear_in_channels}
 
 
@@ -32,10 +36,10 @@ class LayerSlice:
 
 def layer_slices(
     group: tp.Group,
-    types: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm),
+    types: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear, *NORM_TYPES),
     sides: Iterable[str] = ("out", "in"),
 ) -> list[LayerSlice]:
-    """Slices of ``group`` in layers of ``types`` on the given sides (BatchNorm only has an ``out`` side)."""
+    """Slices of ``group`` in layers of ``types`` on the given sides (norm layers only have an ``out`` side)."""
     found = []
     for item in group.items:
         module, handler = item.dep.target.module, item.dep.handler

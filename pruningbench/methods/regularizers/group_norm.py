@@ -3,7 +3,8 @@
 Penalty ``lambda * sum_k gamma_k ||theta_k||^2`` where ``theta_k`` is every parameter coupled to channel ``k`` of a
 group and ``gamma_k = 2^(alpha (I_max - I_k) / (I_max - I_min))`` with ``I_k = ||theta_k||_2``: weak channels are
 pushed harder, and coupled layers shrink together. Computed by Torch-Pruning's ``GroupNormPruner.regularize``; its
-constructor ignores ``alpha`` (the method uses a hard-coded 2^4), so ``2^alpha`` is passed on every call.
+constructor ignores ``alpha`` (the method uses a hard-coded 2^4), so ``2^alpha`` is passed on every call. It
+regularizes conv, linear and BatchNorm parameters (LayerNorm parameters are left to weight decay).
 """
 
 from __future__ import annotations

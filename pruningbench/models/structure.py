@@ -1,0 +1,53 @@
+"""What the prune stage must know about a model family's special modules beyond DepGraph's coupling.
+
+DepGraph says which slices of which layers go with each root channel. Some architectures need more:
+- channels that must go together *within* a group (multi-head attention: dimension ``j`` of every head of q, k and
+  v, so all heads keep one head size);
+- MACs outside convolutions and linear layers that shrink with those channels (the attention products);
+- attributes to update after pruning (a timm ``Attention``'s ``head_dim``).
+A model family describes these in a :class:`StructureRule` added to ``STRUCTURE_RULES`` from its model file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import nn
+
+__all__ = ["STRUCTURE_RULES", "CoupledUnits", "StructureRule", "after_pruning", "coupled_units"]
+
+
+@dataclass(frozen=True)
+class CoupledUnits:
+    """How a group's root channels are removed: by rows of ``units`` (each row's root indices together)."""
+
+    units: torch.Tensor  # [n_units, k] root-channel indices
+    scaled_macs: float = 0.0  # MACs outside conv/linear layers proportional to the share of units kept
+
+
+class StructureRule(Protocol):
+    def units(self, model: nn.Module, root: nn.Module, root_size: int) -> CoupledUnits | None:
+        """The units of the group rooted at ``root``, or None if this rule does not concern it."""
+
+    def after_pruning(self, model: nn.Module) -> None:
+        """Bring module attributes in line with pruned weight shapes (also after loading a pruned model)."""
+
+
+STRUCTURE_RULES: list[StructureRule] = []
+
+
+def coupled_units(model: nn.Module, root: nn.Module, root_size: int) -> CoupledUnits:
+    """The units of a group: from the first rule that concerns it, else one unit per root channel."""
+    for rule in STRUCTURE_RULES:
+        found = rule.units(model, root, root_size)
+        if found is not None:
+            return found
+    return CoupledUnits(torch.arange(root_size).unsqueeze(1))
+
+
+def after_pruning(model: nn.Module) -> None:
+    """Apply every rule's post-pruning update to ``model``."""
+    for rule in STRUCTURE_RULES:
+        rule.after_pruning(model)

@@ -1,0 +1,67 @@
+"""ViT-small from timm (``vit_small_patch16_224``: 22.05 M parameters at 1000 classes, 224 px, 16 px patches).
+
+Pruning a ViT with DepGraph removes the embedding dimension (one group across the whole residual stream, class
+token and position embedding included), MLP hidden units, and attention head dimensions: unit ``j`` of an
+attention group is dimension ``j`` of every head in q, k and v, so every head keeps the same size and ``num_heads``
+is unchanged; the attention products' MACs shrink with it. After pruning each ``Attention`` gets its ``head_dim``,
+``attn_dim`` and ``scale`` recomputed from the pruned ``qkv`` layer.
+"""
+
+from __future__ import annotations
+
+import timm
+import torch
+from timm.models.vision_transformer import Attention, VisionTransformer
+from torch import nn
+
+from pruningbench.errors import UserError
+from pruningbench.models import MODELS
+from pruningbench.models.structure import STRUCTURE_RULES, CoupledUnits
+
+DEFAULT_IMAGE_SIZE = 224
+
+
+@MODELS.register("vit_small_patch16_224")
+def vit_small_patch16_224(
+    num_classes: int, in_channels: int = 3, pretrained: bool = False, image_size: int | None = None
+) -> VisionTransformer:
+    """timm's ViT-S/16 for ``image_size`` inputs (position embeddings sized to it); timm's weights when pretrained."""
+    size = image_size or DEFAULT_IMAGE_SIZE
+    if size % 16:
+        raise UserError(f"vit_small_patch16_224 needs an image size divisible by its 16 px patches, not {size}")
+    try:
+        return timm.create_model(
+            "vit_small_patch16_224", pretrained=pretrained, num_classes=num_classes, in_chans=in_channels, img_size=size
+        )
+    except (OSError, RuntimeError) as error:  # e.g. no network for the pretrained weights
+        raise UserError(f"vit_small_patch16_224: {str(error).splitlines()[0]}") from None
+
+
+class _AttentionHeads:
+    """Head-dimension units and attention-product MACs for timm ``Attention`` modules."""
+
+    def units(self, model: nn.Module, root: nn.Module, root_size: int) -> CoupledUnits | None:
+        attention = next((m for m in model.modules() if isinstance(m, Attention) and m.qkv is root), None)
+        if attention is None:
+            return None
+        heads, head_dim = attention.num_heads, root_size // (3 * attention.num_heads)
+        per_unit = [s * heads * head_dim + h * head_dim for s in range(3) for h in range(heads)]
+        units = torch.arange(head_dim).unsqueeze(1) + torch.tensor(per_unit).unsqueeze(0)
+        tokens = _tokens(model)
+        return CoupledUnits(units, scaled_macs=float(2 * tokens * tokens * heads * head_dim))  # q·kᵀ and attn·v
+
+    def after_pruning(self, model: nn.Module) -> None:
+        for module in model.modules():
+            if isinstance(module, Attention):
+                module.head_dim = module.qkv.out_features // (3 * module.num_heads)
+                module.attn_dim = module.num_heads * module.head_dim
+                module.scale = module.head_dim**-0.5
+
+
+def _tokens(model: nn.Module) -> int:
+    if not isinstance(model, VisionTransformer):
+        raise UserError(f"attention pruning supports timm VisionTransformer models, not {type(model).__name__}")
+    return model.patch_embed.num_patches + model.num_prefix_tokens
+
+
+STRUCTURE_RULES.append(_AttentionHeads())
