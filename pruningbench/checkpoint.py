@@ -1,4 +1,10 @@
-"""Model files: atomic writes, and pruned models that load back into their registry architecture."""
+"""Model files: atomic writes, and pruned models that load back with their pruned shapes and attributes.
+
+A pruned model is stored as the whole pickled module (plus its registry name and shape facts): it keeps every
+attribute pruning changed (a ViT's head size, a detection head's layout), which Torch-Pruning's
+``state_dict``/``load_state_dict`` does not for every architecture (it fails on ultralytics' ``Detect``). Files
+written by the first release (Torch-Pruning state only) still load.
+"""
 
 from __future__ import annotations
 
@@ -27,17 +33,19 @@ def atomic_save(payload: Any, path: Path) -> None:
 def save_pruned(
     model: nn.Module, path: Path, model_name: str, num_classes: int, in_channels: int, image_size: int | None = None
 ) -> None:
-    """Save a pruned model with what is needed to rebuild it: its registry name and Torch-Pruning's full state."""
+    """Save a pruned model as a whole module, with its registry name and the facts it was built from."""
     payload = {
         "model": model_name, "num_classes": num_classes, "in_channels": in_channels, "image_size": image_size,
-        "state": tp.state_dict(model),
+        "module": model,
     }
     atomic_save(payload, path)
 
 
 def load_pruned(path: Path) -> nn.Module:
-    """Rebuild a model saved by :func:`save_pruned`, with its pruned layer shapes."""
-    payload = torch.load(path, map_location="cpu", weights_only=False)  # our own file: module attributes are pickled
+    """Load a model saved by :func:`save_pruned`, in eval mode."""
+    payload = torch.load(path, map_location="cpu", weights_only=False)  # our own file: the module is pickled
+    if "module" in payload:
+        return payload["module"].eval()
     model = create_model(
         payload["model"], payload["num_classes"], payload["in_channels"], image_size=payload.get("image_size")
     )

@@ -4,7 +4,9 @@ DepGraph says which slices of which layers go with each root channel. Some archi
 - channels that must go together *within* a group (multi-head attention: dimension ``j`` of every head of q, k and
   v, so all heads keep one head size);
 - MACs outside convolutions and linear layers that shrink with those channels (the attention products);
-- attributes to update after pruning (a timm ``Attention``'s ``head_dim``).
+- attributes to update after pruning (a timm ``Attention``'s ``head_dim``);
+- layers whose channels are a fixed output layout although they do not produce the model's output directly (a
+  detection head's box and class convolutions).
 A model family describes these in a :class:`StructureRule` added to ``STRUCTURE_RULES`` from its model file.
 """
 
@@ -16,7 +18,7 @@ from typing import Protocol
 import torch
 from torch import nn
 
-__all__ = ["STRUCTURE_RULES", "CoupledUnits", "StructureRule", "after_pruning", "coupled_units"]
+__all__ = ["STRUCTURE_RULES", "CoupledUnits", "StructureRule", "after_pruning", "coupled_units", "frozen_layers"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class CoupledUnits:
 class StructureRule(Protocol):
     def units(self, model: nn.Module, root: nn.Module, root_size: int) -> CoupledUnits | None:
         """The units of the group rooted at ``root``, or None if this rule does not concern it."""
+
+    def frozen_layers(self, model: nn.Module) -> list[nn.Module]:
+        """Layers whose output channels must never be pruned."""
 
     def after_pruning(self, model: nn.Module) -> None:
         """Bring module attributes in line with pruned weight shapes (also after loading a pruned model)."""
@@ -45,6 +50,11 @@ def coupled_units(model: nn.Module, root: nn.Module, root_size: int) -> CoupledU
         if found is not None:
             return found
     return CoupledUnits(torch.arange(root_size).unsqueeze(1))
+
+
+def frozen_layers(model: nn.Module) -> list[nn.Module]:
+    """Every rule's frozen layers of ``model``."""
+    return [layer for rule in STRUCTURE_RULES for layer in rule.frozen_layers(model)]
 
 
 def after_pruning(model: nn.Module) -> None:

@@ -50,6 +50,9 @@ class _AttentionHeads:
         tokens = _tokens(model)
         return CoupledUnits(units, scaled_macs=float(2 * tokens * tokens * heads * head_dim))  # q·kᵀ and attn·v
 
+    def frozen_layers(self, model: nn.Module) -> list[nn.Module]:
+        return []
+
     def after_pruning(self, model: nn.Module) -> None:
         for module in model.modules():
             if isinstance(module, Attention):

@@ -9,7 +9,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from pruningbench.models.structure import coupled_units
+from pruningbench.models.structure import coupled_units, frozen_layers
 
 __all__ = ["ChannelGroup", "build_groups", "output_layers"]
 
@@ -36,7 +36,8 @@ class ChannelGroup:
 
 
 def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
-    """Conv/linear layers whose output is (part of) the model's output, e.g. the classifier: never pruned."""
+    """Layers never pruned: conv/linear layers whose output is (part of) the model's output, e.g. the classifier,
+    and a model family's frozen layers (e.g. a detection head's output convolutions)."""
     produced: dict[int, nn.Module] = {}
     hooks = [
         module.register_forward_hook(lambda mod, _inp, out: produced.__setitem__(id(out), mod))
@@ -50,7 +51,8 @@ def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
         for hook in hooks:
             hook.remove()
     outputs = output if isinstance(output, (tuple, list)) else [output]
-    return [produced[id(tensor)] for tensor in outputs if id(tensor) in produced]
+    direct = [produced[id(tensor)] for tensor in outputs if id(tensor) in produced]
+    return direct + [layer for layer in frozen_layers(model) if layer not in direct]
 
 
 def build_groups(model: nn.Module, example: torch.Tensor) -> tuple[tp.DependencyGraph, list[ChannelGroup]]:

@@ -12,8 +12,8 @@ def test_cifar100_parameter_counts_match_the_paper(name, millions):
     assert abs(count_params(create_model(name, num_classes=100)) / 1e6 - millions) <= 0.01
 
 
-@pytest.mark.parametrize("name", MODELS.names())
-def test_every_model_maps_images_to_class_logits(name):
+@pytest.mark.parametrize("name", sorted(set(MODELS.names()) - {"yolov8m"}))  # the detector: tests/models/test_yolo.py
+def test_every_classifier_maps_images_to_class_logits(name):
     model = create_model(name, num_classes=7, in_channels=1, image_size=32).eval()
     with torch.no_grad():
         assert model(torch.randn(2, 1, 32, 32)).shape == (2, 7)

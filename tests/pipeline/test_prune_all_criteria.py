@@ -76,3 +76,19 @@ def test_every_criterion_on_vit_small_at_3x_or_a_clear_not_applicable(criterion)
 @pytest.mark.parametrize("speedup", [2.0, 4.0])
 def test_vit_grid(criterion, speedup):
     _prune_and_check("vit_small_patch16_224", criterion, "protected_global", speedup, shape=(3, 64, 64))
+
+
+YOLO_CRITERIA = ["Random", "MagnitudeL1", "MagnitudeL2", "LAMP", "FPGM", "BNScale", "HRank", "ThiNet", "CP"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("criterion", YOLO_CRITERIA)  # the loss-based three need the detection loss (not yet)
+@pytest.mark.parametrize("speedup", [2.0, 3.0, 4.0])
+def test_yolov8m_grid(criterion, speedup):
+    model = create_model("yolov8m", num_classes=80)
+    outcome = prune_to_speedup(
+        model, create_criterion(criterion), torch.randn(1, 3, 64, 64), PruneConfig(speedup=speedup),
+        _calibration((3, 64, 64), 80, images=2),
+    )
+    assert speedup <= outcome.achieved_speedup <= 1.01 * speedup
+    assert model.eval()(torch.randn(1, 3, 64, 64))[0].shape == (1, 84, 84)

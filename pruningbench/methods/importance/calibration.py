@@ -15,6 +15,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 from tqdm import tqdm
 
+from pruningbench.errors import UserError
 from pruningbench.methods.importance import Batch
 
 __all__ = ["calibration_progress", "eval_mode", "hooked", "loss_backward", "per_sample_squared_grads"]
@@ -47,11 +48,21 @@ def hooked(modules: list[nn.Module], forward: Callable[[nn.Module, tuple, torch.
             handle.remove()
 
 
+def classification_logits(output: object) -> torch.Tensor:
+    """The model's output if it is a ``[batch, classes]`` logits tensor; the loss-based criteria need one."""
+    if not isinstance(output, torch.Tensor) or output.dim() != 2:
+        raise UserError(
+            "this criterion needs the task's loss; it is implemented for classification models (logits output) only, "
+            "not yet for detection (use a data-free criterion, HRank, ThiNet or CP)"
+        )
+    return output
+
+
 def loss_backward(model: nn.Module, batch: Batch) -> None:
     """Fresh gradients of the batch's mean cross-entropy in every parameter's ``.grad``."""
     images, labels = batch
     model.zero_grad(set_to_none=True)
-    F.cross_entropy(model(images), labels).backward()
+    F.cross_entropy(classification_logits(model(images)), labels).backward()
 
 
 def per_sample_squared_grads(model: nn.Module, batches: list[Batch], chunk: int = 16) -> dict[str, torch.Tensor]:
@@ -60,6 +71,8 @@ def per_sample_squared_grads(model: nn.Module, batches: list[Batch], chunk: int 
     Per-sample gradients come from ``torch.func.vmap`` over chunks of ``chunk`` samples, so memory is bounded by
     ``chunk`` copies of the gradients.
     """
+    with torch.no_grad(), eval_mode(model):
+        classification_logits(model(batches[0][0][:1]))
     params = {name: p.detach() for name, p in model.named_parameters()}
     buffers = {name: b.detach() for name, b in model.named_buffers()}
 
