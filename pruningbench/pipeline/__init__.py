@@ -13,14 +13,12 @@ import torch
 
 from pruningbench.checkpoint import save_pruned
 from pruningbench.config import RunConfig
-from pruningbench.data import build_dataset, make_loader
 from pruningbench.methods.importance import create_criterion
-from pruningbench.metrics import evaluate_top1, measure_latency
+from pruningbench.metrics import measure_latency
 from pruningbench.pipeline.base_model import obtain_base_model
-from pruningbench.pipeline.calibration import calibration_batches
 from pruningbench.pipeline.prune import prune_to_speedup
 from pruningbench.pipeline.sparsify import sparsify
-from pruningbench.pipeline.train import train
+from pruningbench.pipeline.workload import workload_for
 from pruningbench.record import RunRecord, library_versions
 from pruningbench.seeding import seed_everything
 from pruningbench.store import ResultStore
@@ -44,37 +42,32 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         log.info("already stored as run %s (use --force to run again)", stored.run_id[:8])
         return stored
     device = resolve_device(config.device)
-    data = build_dataset(config.task.dataset, config.task.data_root, config.task.download, config.task.image_size)
-    base = obtain_base_model(config, data, device)
+    workload = workload_for(config, device)
+    base = obtain_base_model(config, workload, device)
     model = base.model
 
     seed_everything(config.seed)
-    example = torch.randn(1, *data.input_shape, device=device)
+    example = torch.randn(1, *workload.input_shape, device=device)
     criterion = create_criterion(config.method.importance, config.seed)
     needs_data = criterion.calibrated or config.prune.reconstruct != "none"
-    calibration = calibration_batches(data.train, config.calibration, config.seed, device) if needs_data else None
-    reg_time = sparsify(model, config, data, device, calibration) if config.method.regularizer else None
+    calibration = workload.calibration(config.calibration, config.seed) if needs_data else None
+    reg_time = sparsify(model, config, workload, device, calibration) if config.method.regularizer else None
     log.info(
         "prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup
     )
-    timing = (tuple(data.input_shape), config.latency.batch_size, config.latency.warmup, config.latency.repeats)
+    timing = (tuple(workload.input_shape), config.latency.batch_size, config.latency.warmup, config.latency.repeats)
     base_latency = measure_latency(model, *timing)
     outcome = prune_to_speedup(model, criterion, example, config.prune, calibration)
-    test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0, workers=config.task.workers)
-    before_finetune = evaluate_top1(model, test_loader, device, desc="pruned evaluation")
-
-    train_loader = make_loader(
-        data.train, config.finetune.batch_size, shuffle=True, seed=config.seed, workers=config.task.workers
-    )
-    finetune_time = train(model, train_loader, config.finetune, device, desc="finetune", seed=config.seed)
-    pruned_metric = evaluate_top1(model, test_loader, device, desc="final evaluation")
+    before_finetune = workload.evaluate(model, desc="pruned evaluation")
+    finetune_time = workload.train(model, config.finetune, config.seed, desc="finetune")
+    pruned_metric = workload.evaluate(model, desc="final evaluation")
     latency = measure_latency(model, *timing)
 
     run_id = uuid.uuid4().hex
     model_path = f"models/{run_id}.pt"
     save_pruned(
-        model, config.results_dir / model_path, config.task.model, data.num_classes, data.input_shape[0],
-        data.input_shape[-1],
+        model, config.results_dir / model_path, config.task.model, workload.num_classes, workload.input_shape[0],
+        workload.input_shape[-1],
     )
     record = RunRecord(
         run_id=run_id,
@@ -88,7 +81,7 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         scope=config.prune.scope,
         protected_share=config.prune.protected_share,
         seed=config.seed,
-        metric="top1",
+        metric=workload.metric,
         base_metric=base.metric,
         pruned_metric=pruned_metric,
         pruned_metric_before_finetune=before_finetune,

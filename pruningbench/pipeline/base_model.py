@@ -12,11 +12,9 @@ from torch import nn
 
 from pruningbench.checkpoint import atomic_save
 from pruningbench.config import RunConfig
-from pruningbench.data import DataSplits, make_loader
 from pruningbench.errors import UserError
-from pruningbench.metrics import evaluate_top1
 from pruningbench.models import create_model
-from pruningbench.pipeline.train import train
+from pruningbench.pipeline.workload import Workload
 from pruningbench.seeding import seed_everything
 
 __all__ = ["TrainedBase", "obtain_base_model", "base_cache_path"]
@@ -38,17 +36,19 @@ def base_cache_path(config: RunConfig) -> Path:
     return config.results_dir / "cache" / "base" / f"{config.base_key()}.pt"
 
 
-def obtain_base_model(config: RunConfig, data: DataSplits, device: torch.device) -> TrainedBase:
+def obtain_base_model(config: RunConfig, workload: Workload, device: torch.device) -> TrainedBase:
     """Load the cached base model of ``config``, or build it and cache it: load ``task.base_checkpoint``, or the
     library's weights (``task.pretrained``), or train it with ``base_training``."""
     seed_everything(config.base_seed)  # the initial weights
-    shape = {"num_classes": data.num_classes, "in_channels": data.input_shape[0], "image_size": data.input_shape[-1]}
+    shape = {
+        "num_classes": workload.num_classes, "in_channels": workload.input_shape[0], "image_size": workload.input_shape[-1]
+    }
     model = create_model(config.task.model, **shape).to(device)
     cache = base_cache_path(config)
     if cache.is_file():
         payload = torch.load(cache, map_location=device, weights_only=True)
         model.load_state_dict(payload["state_dict"])
-        log.info("base model: reused %s (%.2f%%)", cache, payload["metric"])
+        log.info("base model: reused %s (%.2f)", cache, payload["metric"])
         return TrainedBase(model, payload["metric"], payload["train_time"])
 
     started = time.perf_counter()
@@ -58,16 +58,12 @@ def obtain_base_model(config: RunConfig, data: DataSplits, device: torch.device)
         log.info("base model: %s with the library's pretrained weights", config.task.model)
         model = create_model(config.task.model, **shape, pretrained=True).to(device)
     else:
-        loader = make_loader(
-            data.train, config.base_training.batch_size, shuffle=True, seed=config.base_seed, workers=config.task.workers
-        )
         log.info("base model: training %s for %d epochs", config.task.model, config.base_training.epochs)
-        train(model, loader, config.base_training, device, desc="base training", seed=config.base_seed)
+        workload.train(model, config.base_training, config.base_seed, desc="base training")
     train_time = time.perf_counter() - started
-    test_loader = make_loader(data.test, config.eval_batch_size, shuffle=False, seed=0, workers=config.task.workers)
-    metric = evaluate_top1(model, test_loader, device, desc="base evaluation")
+    metric = workload.evaluate(model, desc="base evaluation")
     atomic_save({"state_dict": model.state_dict(), "metric": metric, "train_time": train_time}, cache)
-    log.info("base model: %.2f%% top-1, cached at %s", metric, cache)
+    log.info("base model: %s %.2f, cached at %s", workload.metric, metric, cache)
     return TrainedBase(model, metric, train_time)
 
 

@@ -16,12 +16,11 @@ from torch import nn
 
 from pruningbench.checkpoint import atomic_save
 from pruningbench.config import RunConfig
-from pruningbench.data import DataSplits, make_loader
 from pruningbench.methods.importance import Batch, create_criterion
 from pruningbench.methods.regularizers import Regularizer, SparsifyContext, create_regularizer
 from pruningbench.pipeline.group import build_groups, output_layers
 from pruningbench.pipeline.prune import plan_pruning
-from pruningbench.pipeline.train import train
+from pruningbench.pipeline.workload import Workload
 
 __all__ = ["sparse_cache_path", "sparsify"]
 
@@ -34,7 +33,7 @@ def sparse_cache_path(config: RunConfig, regularizer: Regularizer) -> Path:
 
 
 def sparsify(
-    model: nn.Module, config: RunConfig, data: DataSplits, device: torch.device, calibration: list[Batch] | None
+    model: nn.Module, config: RunConfig, workload: Workload, device: torch.device, calibration: list[Batch] | None
 ) -> float:
     """Sparsify ``model`` (the base model, in place) for ``config``; the stage's wall time in seconds.
 
@@ -51,19 +50,16 @@ def sparsify(
         return float(payload["reg_time"])
 
     started = time.perf_counter()
-    example = torch.zeros(1, *data.input_shape, device=device)  # for tracing only
+    example = torch.zeros(1, *workload.input_shape, device=device)  # for tracing only
     regularizer.attach(_context(model, config, example, regularizer, calibration))
     marking_time = time.perf_counter() - started
-    loader = make_loader(
-        data.train, config.sparsify.batch_size, shuffle=True, seed=config.base_seed, workers=config.task.workers
-    )
     partial = cache.with_suffix(".partial.pt")
     if partial.is_file():
         log.info("sparsify: resuming from %s", partial)
     log.info("sparsify: %s for %d epochs", config.method.regularizer, config.sparsify.epochs)
-    training_time = train(
-        model, loader, config.sparsify, device, desc=f"sparsify ({config.method.regularizer})",
-        seed=config.base_seed, regularizer=regularizer, checkpoint=partial,
+    training_time = workload.train(
+        model, config.sparsify, config.base_seed, desc=f"sparsify ({config.method.regularizer})",
+        regularizer=regularizer, checkpoint=partial,
     )
     reg_time = marking_time + training_time
     atomic_save({"state_dict": model.state_dict(), "reg_time": reg_time}, cache)

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 import pruningbench.pipeline as pipeline
+import pruningbench.pipeline.workload as workload
 from pruningbench.checkpoint import load_pruned
 from pruningbench.data import build_dataset, make_loader
 from pruningbench.metrics import count_params, evaluate_top1
@@ -41,9 +42,8 @@ def test_base_model_is_cached_and_stored_runs_are_reused(tiny_config, monkeypatc
     stamp = cache.stat().st_mtime_ns
 
     trained = []
-    original_train = pipeline.train
-    monkeypatch.setattr(pipeline.base_model, "train", lambda *a, **k: trained.append(k["desc"]))
-    monkeypatch.setattr(pipeline, "train", lambda *a, **k: (trained.append(k["desc"]), original_train(*a, **k))[1])
+    original_train = workload.train
+    monkeypatch.setattr(workload, "train", lambda *a, **k: (trained.append(k["desc"]), original_train(*a, **k))[1])
     second = pipeline.run_experiment(tiny_config(**{"prune.speedup": 3}), store)
     assert trained == ["finetune"]  # no base training: the cached base model was reused
     assert cache.stat().st_mtime_ns == stamp and second.base_metric == record.base_metric
@@ -61,7 +61,7 @@ def test_interrupted_finetune_leaves_the_store_intact(tiny_config, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "train", interrupt)
+    monkeypatch.setattr(workload, "train", interrupt)
     with pytest.raises(KeyboardInterrupt):
         pipeline.run_experiment(tiny_config(**{"prune.speedup": 4}), store)
     assert ResultStore.in_dir(config.results_dir).records() == [earlier]

@@ -1,0 +1,92 @@
+"""What a task's data asks of the pipeline: how to train, evaluate and calibrate a model on it.
+
+The four stages are the same for every task; a :class:`Workload` hides whether the task is image classification
+(our SGD loop, top-1) or detection (ultralytics' trainer and validator, mAP50-95).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pruningbench.config import CalibrationConfig, Recipe, RunConfig
+from pruningbench.data import DataSplits, build_dataset, make_loader
+from pruningbench.methods.importance import Batch
+from pruningbench.methods.regularizers import Regularizer
+from pruningbench.metrics import evaluate_top1
+from pruningbench.pipeline.calibration import calibration_batches
+from pruningbench.pipeline.train import train
+
+__all__ = ["ClassificationWorkload", "Workload", "workload_for"]
+
+
+class Workload(ABC):
+    """Training, evaluation and calibration data of one task on one device."""
+
+    metric: str  # name of the quality metric stored with every run
+    num_classes: int
+    input_shape: tuple[int, int, int]
+
+    @abstractmethod
+    def train(
+        self,
+        model: nn.Module,
+        recipe: Recipe,
+        seed: int,
+        desc: str,
+        regularizer: Regularizer | None = None,
+        checkpoint: Path | None = None,
+    ) -> float:
+        """Train ``model`` in place; the training seconds (see :func:`pruningbench.pipeline.train.train`)."""
+
+    @abstractmethod
+    def evaluate(self, model: nn.Module, desc: str) -> float:
+        """The quality metric of ``model`` on the test/validation split, in percent."""
+
+    @abstractmethod
+    def calibration(self, config: CalibrationConfig, seed: int) -> list[Batch]:
+        """The seeded calibration sample of training images."""
+
+
+class ClassificationWorkload(Workload):
+    """Image classification: SGD with the run's recipe, top-1 accuracy."""
+
+    metric = "top1"
+
+    def __init__(self, data: DataSplits, config: RunConfig, device: torch.device) -> None:
+        self.data, self.device = data, device
+        self.workers, self.eval_batch_size = config.task.workers, config.eval_batch_size
+        self.num_classes, self.input_shape = data.num_classes, data.input_shape
+
+    def train(
+        self,
+        model: nn.Module,
+        recipe: Recipe,
+        seed: int,
+        desc: str,
+        regularizer: Regularizer | None = None,
+        checkpoint: Path | None = None,
+    ) -> float:
+        loader = make_loader(self.data.train, recipe.batch_size, shuffle=True, seed=seed, workers=self.workers)
+        return train(model, loader, recipe, self.device, desc=desc, seed=seed, regularizer=regularizer,
+                     checkpoint=checkpoint)
+
+    def evaluate(self, model: nn.Module, desc: str) -> float:
+        loader = make_loader(self.data.test, self.eval_batch_size, shuffle=False, seed=0, workers=self.workers)
+        return evaluate_top1(model, loader, self.device, desc=desc)
+
+    def calibration(self, config: CalibrationConfig, seed: int) -> list[Batch]:
+        return calibration_batches(self.data.train, config, seed, self.device)
+
+
+def workload_for(config: RunConfig, device: torch.device) -> Workload:
+    """The workload of ``config``'s dataset."""
+    data = build_dataset(config.task.dataset, config.task.data_root, config.task.download, config.task.image_size)
+    if isinstance(data, DataSplits):
+        return ClassificationWorkload(data, config, device)
+    from pruningbench.pipeline.detection import DetectionWorkload  # ultralytics only when a detection task runs
+
+    return DetectionWorkload(data, config, device)
