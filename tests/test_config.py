@@ -13,7 +13,7 @@ def _quickstart_dict() -> dict:
 
 def test_presets_all_validate(tmp_path: Path):
     for name in preset_names():
-        overrides = {"task.data_root": str(tmp_path)} if name.startswith(("cifar", "imagenet")) else {}
+        overrides = {"task.data_root": str(tmp_path)} if name.startswith(("cifar", "imagenet", "coco")) else {}
         config = load_preset(name, overrides)
         assert config.prune.scope == "protected_global" and config.prune.protected_share == 0.1
 

@@ -18,6 +18,7 @@ import sys
 import torch
 from torch import nn
 
+from pruningbench.errors import UserError
 from pruningbench.models import MODELS
 from pruningbench.models.structure import STRUCTURE_RULES, CoupledUnits
 
@@ -81,11 +82,23 @@ def split_c2f_blocks(model: nn.Module) -> nn.Module:
 
 
 @MODELS.register("yolov8m")
-def yolov8m(num_classes: int, in_channels: int = 3) -> nn.Module:
-    """ultralytics' ``yolov8m.yaml`` with ``num_classes`` classes, C2f blocks split for DepGraph."""
-    from ultralytics.nn.tasks import DetectionModel
+def yolov8m(num_classes: int, in_channels: int = 3, pretrained: bool = False) -> nn.Module:
+    """ultralytics' ``yolov8m.yaml`` with ``num_classes`` classes, C2f blocks split for DepGraph.
 
-    return split_c2f_blocks(DetectionModel("yolov8m.yaml", ch=in_channels, nc=num_classes, verbose=False))
+    ``pretrained`` loads ``yolov8m.pt`` (COCO, 80 classes) the way ultralytics does: a file of that name in the
+    working directory, else ultralytics downloads it.
+    """
+    from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+
+    if not pretrained:
+        return split_c2f_blocks(DetectionModel("yolov8m.yaml", ch=in_channels, nc=num_classes, verbose=False))
+    try:
+        model, _ = load_checkpoint("yolov8m.pt")
+    except (FileNotFoundError, ConnectionError, OSError) as error:
+        raise UserError(f"yolov8m pretrained weights: {str(error).splitlines()[0]}") from None
+    if model.nc != num_classes:
+        raise UserError(f"pretrained yolov8m predicts {model.nc} classes, the dataset has {num_classes}")
+    return split_c2f_blocks(model.float())
 
 
 class _DetectHead:

@@ -105,3 +105,25 @@ def test_vit_small_with_a_regularizer_end_to_end_on_a_tiny_image_folder(tmp_path
     assert 2.0 <= record.achieved_speedup <= 2.02 and record.reg_time > 0
     model = load_pruned(config.results_dir / record.model_path)
     assert count_params(model) == record.params_after and model.blocks[0].attn.num_heads == 6
+
+
+def test_yolov8m_prune_finetune_validate_on_a_tiny_detection_set(tmp_path):
+    pytest.importorskip("ultralytics")
+    from pruningbench.config import load_preset
+    from tests.data.test_coco import make_detection_set
+
+    yaml = make_detection_set(tmp_path / "tiny")
+    recipe = {"epochs": 1, "batch_size": 4, "warmup_epochs": 0}
+    overrides = {
+        "task.data_root": str(yaml), "task.image_size": 64, "task.pretrained": False, "task.workers": 0,
+        **{f"{stage}.{k}": v for stage in ("base_training", "finetune") for k, v in recipe.items()},
+        "eval_batch_size": 4, "calibration.batches": 1, "calibration.batch_size": 4, "method.importance": "ThiNet",
+        "latency.repeats": 2, "latency.batch_size": 2, "results_dir": str(tmp_path / "results"),
+    }
+    config = load_preset("coco-yolov8m-3x", overrides)
+    store = ResultStore.in_dir(config.results_dir)
+    record = pipeline.run_experiment(config, store)
+    assert record.metric == "mAP50-95" and 0.0 <= record.pruned_metric <= 100.0 and store.records() == [record]
+    assert 3.0 <= record.achieved_speedup <= 3.03 and record.finetune_time > 0
+    model = load_pruned(config.results_dir / record.model_path)
+    assert count_params(model) == record.params_after
