@@ -52,15 +52,8 @@ class DetectionWorkload(Workload):
             "verbose": False, "device": "cpu" if self.device.type == "cpu" else str(self.device.index or 0),
         }
 
-    def train(
-        self,
-        model: nn.Module,
-        recipe: Recipe,
-        seed: int,
-        desc: str,
-        regularizer: Regularizer | None = None,
-        checkpoint: Path | None = None,
-    ) -> float:
+    def train(self, model: nn.Module, recipe: Recipe, seed: int, desc: str,
+              regularizer: Regularizer | None = None, checkpoint: Path | None = None) -> float:
         from ultralytics.models.yolo.detect import DetectionTrainer
 
         if regularizer is not None:

@@ -31,15 +31,8 @@ class Workload(ABC):
     input_shape: tuple[int, int, int]
 
     @abstractmethod
-    def train(
-        self,
-        model: nn.Module,
-        recipe: Recipe,
-        seed: int,
-        desc: str,
-        regularizer: Regularizer | None = None,
-        checkpoint: Path | None = None,
-    ) -> float:
+    def train(self, model: nn.Module, recipe: Recipe, seed: int, desc: str,
+              regularizer: Regularizer | None = None, checkpoint: Path | None = None) -> float:
         """Train ``model`` in place; the training seconds (see :func:`pruningbench.pipeline.train.train`)."""
 
     @abstractmethod
@@ -61,15 +54,8 @@ class ClassificationWorkload(Workload):
         self.workers, self.eval_batch_size = config.task.workers, config.eval_batch_size
         self.num_classes, self.input_shape = data.num_classes, data.input_shape
 
-    def train(
-        self,
-        model: nn.Module,
-        recipe: Recipe,
-        seed: int,
-        desc: str,
-        regularizer: Regularizer | None = None,
-        checkpoint: Path | None = None,
-    ) -> float:
+    def train(self, model: nn.Module, recipe: Recipe, seed: int, desc: str,
+              regularizer: Regularizer | None = None, checkpoint: Path | None = None) -> float:
         loader = make_loader(self.data.train, recipe.batch_size, shuffle=True, seed=seed, workers=self.workers)
         return train(model, loader, recipe, self.device, desc=desc, seed=seed, regularizer=regularizer,
                      checkpoint=checkpoint)
