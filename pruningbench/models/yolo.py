@@ -5,8 +5,8 @@ Two changes make DepGraph's coupling exact, neither changes what the model compu
   two convolutions (``cv0``, ``cv1``) holding the two halves of the original weights (Torch-Pruning's YOLOv8 recipe);
 - the ``Detect`` head's last convolution of every box and class branch (and the DFL layer) produce the fixed output
   layout (4 x reg_max box bins, one logit per class): they are frozen, never pruned.
-Only the model side is here: training, calibration with the detection loss and mAP evaluation on COCO are not yet
-implemented (data-driven criteria therefore refuse detection models).
+The model carries ultralytics' default loss settings (``model.args``), so its detection loss can be computed outside
+ultralytics' trainer (calibration of the loss-based criteria). Training and mAP: ``pipeline/detection.py``.
 """
 
 from __future__ import annotations
@@ -88,17 +88,21 @@ def yolov8m(num_classes: int, in_channels: int = 3, pretrained: bool = False) ->
     ``pretrained`` loads ``yolov8m.pt`` (COCO, 80 classes) the way ultralytics does: a file of that name in the
     working directory, else ultralytics downloads it.
     """
+    from ultralytics.cfg import get_cfg
     from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 
-    if not pretrained:
-        return split_c2f_blocks(DetectionModel("yolov8m.yaml", ch=in_channels, nc=num_classes, verbose=False))
-    try:
-        model, _ = load_checkpoint("yolov8m.pt")
-    except (FileNotFoundError, ConnectionError, OSError) as error:
-        raise UserError(f"yolov8m pretrained weights: {str(error).splitlines()[0]}") from None
-    if model.nc != num_classes:
-        raise UserError(f"pretrained yolov8m predicts {model.nc} classes, the dataset has {num_classes}")
-    return split_c2f_blocks(model.float())
+    if pretrained:
+        try:
+            model, _ = load_checkpoint("yolov8m.pt")
+        except (FileNotFoundError, ConnectionError, OSError) as error:
+            raise UserError(f"yolov8m pretrained weights: {str(error).splitlines()[0]}") from None
+        if model.nc != num_classes:
+            raise UserError(f"pretrained yolov8m predicts {model.nc} classes, the dataset has {num_classes}")
+        model = model.float()
+    else:
+        model = DetectionModel("yolov8m.yaml", ch=in_channels, nc=num_classes, verbose=False)
+    model.args = get_cfg()  # ultralytics' default loss gains, so the model can compute its loss outside a trainer
+    return split_c2f_blocks(model)
 
 
 class _DetectHead:

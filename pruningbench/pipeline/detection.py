@@ -3,8 +3,10 @@
 The pruned model is handed to ultralytics as it is: its ``DetectionTrainer`` trains the given module (no rebuild
 from YAML) and the trained EMA weights are copied back into it; the validator gets a copy, because it fuses
 convolutions and BatchNorms in place. Recipes map onto ultralytics' settings (SGD, ``lr0``, momentum, weight
-decay, warm-up epochs, cosine schedule); sparsity regularizers and the loss-based criteria are not wired into
-ultralytics' loop yet and are refused with a clear message.
+decay, warm-up epochs, cosine schedule). A sparsity regularizer runs as an optimizer step pre-hook (after
+ultralytics' gradient unscaling and clipping) and its schedule on ultralytics' epoch-end callback; a detection
+sparsifying stage is not resumable (it restarts). Calibration batches carry the images' boxes, so the loss-based
+criteria use ultralytics' detection loss.
 """
 
 from __future__ import annotations
@@ -56,8 +58,6 @@ class DetectionWorkload(Workload):
               regularizer: Regularizer | None = None, checkpoint: Path | None = None) -> float:
         from ultralytics.models.yolo.detect import DetectionTrainer
 
-        if regularizer is not None:
-            raise UserError("sparsity regularizers are not available for detection tasks yet")
         if recipe.schedule != "cosine":
             raise UserError("detection recipes use ultralytics' cosine schedule: set schedule: cosine")
         if recipe.epochs == 0:
@@ -71,6 +71,10 @@ class DetectionWorkload(Workload):
             "name": desc.replace(" ", "-"), "exist_ok": True,
         })
         trainer.model = model  # train this module, not a fresh one built from the YAML
+        if regularizer is not None:
+            trainer.add_callback("on_pretrain_routine_end", lambda t: t.optimizer.register_step_pre_hook(
+                lambda *_: regularizer.apply()))
+            trainer.add_callback("on_train_epoch_end", lambda _: regularizer.epoch_end())
         trainer.train()
         trained = trainer.ema.ema if trainer.ema is not None else trainer.model
         if trained is not model:
@@ -88,16 +92,27 @@ class DetectionWorkload(Workload):
         return 100.0 * float(metrics[MAP_KEY])
 
     def calibration(self, config: CalibrationConfig, seed: int) -> list[Batch]:
-        """Seeded training images resized to the input size, scaled to [0, 1] as ultralytics feeds them; the labels
-        are placeholders (the forward-only criteria ignore them, the loss-based ones refuse detection models)."""
+        """Seeded training images resized to the input size and scaled to [0, 1] as ultralytics feeds them, with
+        their boxes in ultralytics' batch form (``batch_idx``, ``cls``, normalized ``bboxes``)."""
         count = min(len(self.data.train_images), config.batches * config.batch_size)
         picked = torch.randperm(len(self.data.train_images), generator=torch.Generator().manual_seed(seed))[:count]
+        paths = [self.data.train_images[i] for i in picked.tolist()]
+        return [self._batch(paths[start : start + config.batch_size]) for start in range(0, count, config.batch_size)]
+
+    def _batch(self, paths: list[Path]) -> Batch:
+        from ultralytics.data.utils import img2label_paths
+
         size = list(self.input_shape[1:])
         images = torch.stack([
-            resize(pil_to_tensor(Image.open(self.data.train_images[i]).convert("RGB")), size, antialias=True)
-            for i in picked.tolist()
+            resize(pil_to_tensor(Image.open(path).convert("RGB")), size, antialias=True) for path in paths
         ]).float() / 255
-        return [
-            (batch.to(self.device), torch.zeros(len(batch), dtype=torch.long, device=self.device))
-            for batch in images.split(config.batch_size)
-        ]
+        rows = []
+        for index, label_path in enumerate(img2label_paths([str(path) for path in paths])):
+            label_file = Path(label_path)
+            for line in label_file.read_text().splitlines() if label_file.is_file() else []:
+                values = [float(v) for v in line.split()[:5]]
+                if len(values) == 5:
+                    rows.append([index, *values])
+        boxes = torch.tensor(rows, dtype=torch.float32).reshape(-1, 6)
+        targets = {"batch_idx": boxes[:, 0], "cls": boxes[:, 1:2], "bboxes": boxes[:, 2:6]}
+        return images.to(self.device), {key: value.to(self.device) for key, value in targets.items()}

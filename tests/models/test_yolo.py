@@ -53,8 +53,8 @@ def test_yolov8m_prunes_to_target_keeping_the_detection_layout(criterion, speedu
         assert torch.allclose(load_pruned(tmp_path / "yolo.pt")(images)[0], output, atol=1e-4)
 
 
-def test_loss_based_criteria_refuse_detection_models_clearly():
+def test_class_labels_for_a_detector_are_a_clear_error():
     model = create_model("yolov8m", num_classes=80)
     calibration = [(torch.randn(2, 3, 64, 64), torch.zeros(2, dtype=torch.long))]
-    with pytest.raises(UserError, match="needs the task's loss"):
+    with pytest.raises(UserError, match="need class logits or a model with its own loss"):
         prune_to_speedup(model, create_criterion("Taylor"), torch.randn(1, 3, 64, 64), PruneConfig(speedup=2), calibration)

@@ -78,11 +78,12 @@ def test_vit_grid(criterion, speedup):
     _prune_and_check("vit_small_patch16_224", criterion, "protected_global", speedup, shape=(3, 64, 64))
 
 
+# forward-only criteria; the loss-based ones need box targets: tests/pipeline/test_detection.py
 YOLO_CRITERIA = ["Random", "MagnitudeL1", "MagnitudeL2", "LAMP", "FPGM", "BNScale", "HRank", "ThiNet", "CP"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("criterion", YOLO_CRITERIA)  # the loss-based three need the detection loss (not yet)
+@pytest.mark.parametrize("criterion", YOLO_CRITERIA)
 @pytest.mark.parametrize("speedup", [2.0, 3.0, 4.0])
 def test_yolov8m_grid(criterion, speedup):
     model = create_model("yolov8m", num_classes=80)

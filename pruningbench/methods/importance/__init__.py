@@ -23,9 +23,10 @@ from torch import nn
 
 from pruningbench.registry import Registry, import_submodules
 
-__all__ = ["CRITERIA", "Batch", "Criterion", "create_criterion"]
+__all__ = ["CRITERIA", "Batch", "Criterion", "Targets", "create_criterion"]
 
-Batch = tuple[torch.Tensor, torch.Tensor]  # (images, labels) on the model's device
+Targets = torch.Tensor | dict[str, torch.Tensor]  # class labels, or a detector's boxes (ultralytics batch keys)
+Batch = tuple[torch.Tensor, Targets]  # (images, targets) on the model's device
 
 
 class Criterion(ABC):

@@ -49,20 +49,28 @@ def hooked(modules: list[nn.Module], forward: Callable[[nn.Module, tuple, torch.
 
 
 def classification_logits(output: object) -> torch.Tensor:
-    """The model's output if it is a ``[batch, classes]`` logits tensor; the loss-based criteria need one."""
+    """The model's output if it is a ``[batch, classes]`` logits tensor, which the cross-entropy loss needs."""
     if not isinstance(output, torch.Tensor) or output.dim() != 2:
-        raise UserError(
-            "this criterion needs the task's loss; it is implemented for classification models (logits output) only, "
-            "not yet for detection (use a data-free criterion, HRank, ThiNet or CP)"
-        )
+        raise UserError("the loss-based criteria need class logits or a model with its own loss (ultralytics)")
     return output
 
 
+def batch_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+    """The task's loss, averaged over the batch's images: cross-entropy on class labels, or the model's own training
+    loss for box targets (ultralytics' detection loss, whose value is summed over images)."""
+    images, targets = batch
+    if isinstance(targets, dict):
+        if not hasattr(model, "loss"):
+            raise UserError(f"{type(model).__name__} has no training loss for box targets")
+        loss, _ = model.loss({"img": images, **targets})
+        return loss.sum() / len(images)
+    return F.cross_entropy(classification_logits(model(images)), targets)
+
+
 def loss_backward(model: nn.Module, batch: Batch) -> None:
-    """Fresh gradients of the batch's mean cross-entropy in every parameter's ``.grad``."""
-    images, labels = batch
+    """Fresh gradients of the batch's mean loss in every parameter's ``.grad``."""
     model.zero_grad(set_to_none=True)
-    F.cross_entropy(classification_logits(model(images)), labels).backward()
+    batch_loss(model, batch).backward()
 
 
 def per_sample_squared_grads(model: nn.Module, batches: list[Batch], chunk: int = 16) -> dict[str, torch.Tensor]:
@@ -71,6 +79,8 @@ def per_sample_squared_grads(model: nn.Module, batches: list[Batch], chunk: int 
     Per-sample gradients come from ``torch.func.vmap`` over chunks of ``chunk`` samples, so memory is bounded by
     ``chunk`` copies of the gradients.
     """
+    if isinstance(batches[0][1], dict):
+        return _looped_squared_grads(model, batches)
     with torch.no_grad(), eval_mode(model):
         classification_logits(model(batches[0][0][:1]))
     params = {name: p.detach() for name, p in model.named_parameters()}
@@ -88,4 +98,22 @@ def per_sample_squared_grads(model: nn.Module, batches: list[Batch], chunk: int 
                 grads = per_sample(params, images[start : start + chunk], labels[start : start + chunk])
                 for name, value in grads.items():
                     squared[name] += value.pow(2).sum(0)
+    return squared
+
+
+def _looped_squared_grads(model: nn.Module, batches: list[Batch]) -> dict[str, torch.Tensor]:
+    """Per-sample squared gradients one image at a time, for losses ``vmap`` cannot batch (a detector's target
+    assignment depends on the data)."""
+    squared = {name: torch.zeros_like(p) for name, p in model.named_parameters()}
+    with eval_mode(model):
+        for images, targets in calibration_progress(batches, "per-sample gradients"):
+            for index in range(len(images)):
+                mine = targets["batch_idx"] == index
+                one = {"batch_idx": torch.zeros_like(targets["batch_idx"][mine]), "cls": targets["cls"][mine],
+                       "bboxes": targets["bboxes"][mine]}
+                loss_backward(model, (images[index : index + 1], one))
+                for name, param in model.named_parameters():
+                    if param.grad is not None:
+                        squared[name] += param.grad.pow(2)
+    model.zero_grad(set_to_none=True)
     return squared
