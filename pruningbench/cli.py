@@ -17,15 +17,15 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from pruningbench.checkpoint import load_pruned
-from pruningbench.config import RunConfig, load_config, load_preset, preset_names
-from pruningbench.data import DATASETS, build_dataset, make_loader
+from pruningbench.config import RunConfig, load_config, load_preset, parse_config, preset_names
+from pruningbench.data import DATASETS
 from pruningbench.errors import UserError
 from pruningbench.leaderboard import COLUMNS, FORMATS, Board, build_boards, format_duration, render
 from pruningbench.methods.importance import CRITERIA
 from pruningbench.methods.regularizers import REGULARIZERS
-from pruningbench.metrics import evaluate_top1
 from pruningbench.models import MODELS
 from pruningbench.pipeline import resolve_device, run_experiment
+from pruningbench.pipeline.workload import workload_for
 from pruningbench.record import RunRecord
 from pruningbench.report import write_report
 from pruningbench.store import ResultStore, default_url
@@ -206,14 +206,12 @@ def evaluate(
     path = results_dir / record.model_path
     if not path.is_file():
         raise UserError(f"model file {path} of run {record.run_id[:8]} is missing")
-    task = record.config["task"]
-    data = build_dataset(
-        task["dataset"], Path(task["data_root"]) if task["data_root"] else None, False, task.get("image_size")
-    )
-    device = resolve_device(record.config["device"])
-    model = load_pruned(path).to(device)
-    metric = evaluate_top1(model, make_loader(data.test, record.config["eval_batch_size"], False, 0), device)
-    console.print(f"run {record.run_id[:8]}: top-1 {metric:.2f}% (stored {record.pruned_metric:.2f}%)")
+    config = parse_config(dict(record.config), f"run {record.run_id[:8]}'s stored config")
+    device = resolve_device(config.device)
+    workload = workload_for(config, device)
+    metrics = workload.evaluate(load_pruned(path).to(device), desc="evaluate")
+    shown = ", ".join(f"{name} {value:.2f}" for name, value in metrics.items())
+    console.print(f"run {record.run_id[:8]}: {shown} (stored {record.metric} {record.pruned_metric:.2f})")
 
 
 def app() -> None:

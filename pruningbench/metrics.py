@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode, flop_registry, sdpa_flop
 from tqdm import tqdm
 
-__all__ = ["Latency", "count_macs", "count_params", "evaluate_top1", "measure_latency"]
+__all__ = ["Latency", "count_macs", "count_params", "evaluate_topk", "measure_latency"]
 
 _CPU_FLASH_ATTENTION = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 if _CPU_FLASH_ATTENTION is not None:
@@ -46,15 +46,21 @@ def count_params(model: nn.Module) -> int:
 
 
 @torch.no_grad()
-def evaluate_top1(model: nn.Module, loader: DataLoader, device: torch.device, desc: str = "evaluate") -> float:
-    """Top-1 accuracy in percent over ``loader``."""
+def evaluate_topk(
+    model: nn.Module, loader: DataLoader, device: torch.device, desc: str = "evaluate", ks: tuple[int, ...] = (1, 5)
+) -> dict[str, float]:
+    """Top-k accuracies in percent over ``loader``, as ``{"top1": ..., "top5": ...}`` (k capped at the classes)."""
     model.eval()
-    correct = total = 0
+    correct = {k: 0 for k in ks}
+    total = 0
     for images, labels in tqdm(loader, desc=desc, leave=False, mininterval=1.0):
         logits = model(images.to(device))
-        correct += (logits.argmax(1).cpu() == labels).sum().item()
+        ranked = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices.cpu()
+        hits = ranked == labels.unsqueeze(1)
+        for k in ks:
+            correct[k] += hits[:, :k].any(1).sum().item()
         total += labels.numel()
-    return 100.0 * correct / max(total, 1)
+    return {f"top{k}": 100.0 * correct[k] / max(total, 1) for k in ks}
 
 
 @dataclass(frozen=True)

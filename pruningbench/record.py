@@ -42,6 +42,8 @@ class RunRecord(BaseModel):
     reg_time: float | None  # sparsifying stage, seconds (None without a regularizer)
     finetune_time: float
     base_train_time: float
+    base_metrics: dict[str, float] | None = None  # every metric of the base model, e.g. top1 and top5
+    pruned_metrics: dict[str, float] | None = None  # the same after finetuning
     base_latency_ms: float | None = None  # median forward time of a latency batch, unpruned model
     latency_ms: float | None = None  # the same for the pruned model, same batch and device
     latency_device: str | None = None

@@ -56,6 +56,8 @@ class _RunRow(_Base):
     reg_time: Mapped[float | None] = mapped_column(Float, nullable=True)
     finetune_time: Mapped[float] = mapped_column(Float)
     base_train_time: Mapped[float] = mapped_column(Float)
+    base_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    pruned_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     base_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_device: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -100,7 +100,7 @@ def test_run_then_leaderboard_and_evaluate(tmp_path, monkeypatch, capsys):
 
     run_id = ResultStore.in_dir(results).records()[0].run_id
     code, out, _ = _cli(monkeypatch, capsys, "evaluate", run_id[:8], "--results-dir", str(results))
-    assert code == 0 and f"run {run_id[:8]}: top-1" in out
+    assert code == 0 and f"run {run_id[:8]}: top1 " in out and "top5 " in out and "(stored top1 " in out
 
 
 def test_leaderboard_of_an_empty_store_says_so(tmp_path, monkeypatch, capsys):

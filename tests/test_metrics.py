@@ -19,3 +19,16 @@ def test_latency_is_a_median_of_timed_batches_and_throughput_follows():
     assert len(calls) == 8  # warm-up passes are not timed but do run
     assert latency.median_ms > 0 and latency.throughput == pytest.approx(8 / (latency.median_ms / 1000))
     assert latency.device.startswith("cpu") and model.training  # mode restored
+
+
+def test_topk_accuracy_of_known_predictions():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from pruningbench.metrics import evaluate_topk
+
+    # 3 classes, logits = the input; labels: ranked 1st, 2nd, 3rd, 1st
+    logits = torch.tensor([[3.0, 2.0, 1.0], [3.0, 2.0, 1.0], [3.0, 2.0, 1.0], [1.0, 2.0, 3.0]])
+    labels = torch.tensor([0, 1, 2, 2])
+    metrics = evaluate_topk(nn.Identity(), DataLoader(TensorDataset(logits, labels), batch_size=3), torch.device("cpu"),
+                            ks=(1, 2, 5))
+    assert metrics == {"top1": 50.0, "top2": 75.0, "top5": 100.0}  # k capped at the 3 classes

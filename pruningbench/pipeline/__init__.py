@@ -58,9 +58,10 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     timing = (tuple(workload.input_shape), config.latency.batch_size, config.latency.warmup, config.latency.repeats)
     base_latency = measure_latency(model, *timing)
     outcome = prune_to_speedup(model, criterion, example, config.prune, calibration)
-    before_finetune = workload.evaluate(model, desc="pruned evaluation")
+    before_finetune = workload.evaluate(model, desc="pruned evaluation")[workload.metric]
     finetune_time = workload.train(model, config.finetune, config.seed, desc="finetune")
-    pruned_metric = workload.evaluate(model, desc="final evaluation")
+    pruned_metrics = workload.evaluate(model, desc="final evaluation")
+    pruned_metric = pruned_metrics[workload.metric]
     latency = measure_latency(model, *timing)
 
     run_id = uuid.uuid4().hex
@@ -96,6 +97,8 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         reg_time=reg_time,
         finetune_time=finetune_time,
         base_train_time=base.train_time,
+        base_metrics=base.metrics,
+        pruned_metrics=pruned_metrics,
         base_latency_ms=base_latency.median_ms,
         latency_ms=latency.median_ms,
         latency_device=latency.device,

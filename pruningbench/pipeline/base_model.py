@@ -27,8 +27,9 @@ class TrainedBase:
     """A trained, unpruned model with its test metric and the wall time its training took."""
 
     model: nn.Module
-    metric: float
+    metric: float  # the task's main metric
     train_time: float
+    metrics: dict[str, float]  # every metric the task's evaluation reports
 
 
 def base_cache_path(config: RunConfig) -> Path:
@@ -49,7 +50,8 @@ def obtain_base_model(config: RunConfig, workload: Workload, device: torch.devic
         payload = torch.load(cache, map_location=device, weights_only=True)
         model.load_state_dict(payload["state_dict"])
         log.info("base model: reused %s (%.2f)", cache, payload["metric"])
-        return TrainedBase(model, payload["metric"], payload["train_time"])
+        metrics = payload.get("metrics", {workload.metric: payload["metric"]})
+        return TrainedBase(model, payload["metric"], payload["train_time"], metrics)
 
     started = time.perf_counter()
     if config.task.base_checkpoint is not None:
@@ -61,10 +63,12 @@ def obtain_base_model(config: RunConfig, workload: Workload, device: torch.devic
         log.info("base model: training %s for %d epochs", config.task.model, config.base_training.epochs)
         workload.train(model, config.base_training, config.base_seed, desc="base training")
     train_time = time.perf_counter() - started
-    metric = workload.evaluate(model, desc="base evaluation")
-    atomic_save({"state_dict": model.state_dict(), "metric": metric, "train_time": train_time}, cache)
+    metrics = workload.evaluate(model, desc="base evaluation")
+    metric = metrics[workload.metric]
+    payload = {"state_dict": model.state_dict(), "metric": metric, "metrics": metrics, "train_time": train_time}
+    atomic_save(payload, cache)
     log.info("base model: %s %.2f, cached at %s", workload.metric, metric, cache)
-    return TrainedBase(model, metric, train_time)
+    return TrainedBase(model, metric, train_time, metrics)
 
 
 def _load_checkpoint(model: nn.Module, path: Path) -> None:

@@ -32,7 +32,7 @@ from pruningbench.pipeline.workload import Workload
 __all__ = ["DetectionWorkload"]
 
 log = logging.getLogger(__name__)
-MAP_KEY = "metrics/mAP50-95(B)"
+METRIC_KEYS = {"mAP50-95": "metrics/mAP50-95(B)", "mAP50": "metrics/mAP50(B)"}
 
 
 class DetectionWorkload(Workload):
@@ -81,7 +81,7 @@ class DetectionWorkload(Workload):
             model.load_state_dict(trained.state_dict())
         return time.perf_counter() - started
 
-    def evaluate(self, model: nn.Module, desc: str) -> float:
+    def evaluate(self, model: nn.Module, desc: str) -> dict[str, float]:
         from ultralytics.models.yolo.detect import DetectionValidator
 
         log.info("%s: ultralytics validation", desc)
@@ -89,7 +89,7 @@ class DetectionWorkload(Workload):
         was_training = model.training
         metrics = validator(model=copy.deepcopy(model).float().eval())
         model.train(was_training)
-        return 100.0 * float(metrics[MAP_KEY])
+        return {name: 100.0 * float(metrics[key]) for name, key in METRIC_KEYS.items()}
 
     def calibration(self, config: CalibrationConfig, seed: int) -> list[Batch]:
         """Seeded training images resized to the input size and scaled to [0, 1] as ultralytics feeds them, with

@@ -16,7 +16,7 @@ from pruningbench.config import CalibrationConfig, Recipe, RunConfig
 from pruningbench.data import DataSplits, build_dataset, make_loader
 from pruningbench.methods.importance import Batch
 from pruningbench.methods.regularizers import Regularizer
-from pruningbench.metrics import evaluate_top1
+from pruningbench.metrics import evaluate_topk
 from pruningbench.pipeline.calibration import calibration_batches
 from pruningbench.pipeline.train import train
 
@@ -36,8 +36,8 @@ class Workload(ABC):
         """Train ``model`` in place; the training seconds (see :func:`pruningbench.pipeline.train.train`)."""
 
     @abstractmethod
-    def evaluate(self, model: nn.Module, desc: str) -> float:
-        """The quality metric of ``model`` on the test/validation split, in percent."""
+    def evaluate(self, model: nn.Module, desc: str) -> dict[str, float]:
+        """The quality metrics of ``model`` on the test/validation split, in percent; ``metric`` is the main one."""
 
     @abstractmethod
     def calibration(self, config: CalibrationConfig, seed: int) -> list[Batch]:
@@ -45,7 +45,7 @@ class Workload(ABC):
 
 
 class ClassificationWorkload(Workload):
-    """Image classification: SGD with the run's recipe, top-1 accuracy."""
+    """Image classification: SGD with the run's recipe, top-1 accuracy (top-5 beside it)."""
 
     metric = "top1"
 
@@ -60,9 +60,9 @@ class ClassificationWorkload(Workload):
         return train(model, loader, recipe, self.device, desc=desc, seed=seed, regularizer=regularizer,
                      checkpoint=checkpoint)
 
-    def evaluate(self, model: nn.Module, desc: str) -> float:
+    def evaluate(self, model: nn.Module, desc: str) -> dict[str, float]:
         loader = make_loader(self.data.test, self.eval_batch_size, shuffle=False, seed=0, workers=self.workers)
-        return evaluate_top1(model, loader, self.device, desc=desc)
+        return evaluate_topk(model, loader, self.device, desc=desc)
 
     def calibration(self, config: CalibrationConfig, seed: int) -> list[Batch]:
         return calibration_batches(self.data.train, config, seed, self.device)

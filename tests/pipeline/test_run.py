@@ -8,7 +8,7 @@ import pruningbench.pipeline as pipeline
 import pruningbench.pipeline.workload as workload
 from pruningbench.checkpoint import load_pruned
 from pruningbench.data import build_dataset, make_loader
-from pruningbench.metrics import count_params, evaluate_top1
+from pruningbench.metrics import count_params, evaluate_topk
 from pruningbench.pipeline.base_model import base_cache_path
 from pruningbench.store import ResultStore
 
@@ -30,8 +30,10 @@ def test_run_records_everything_and_the_saved_model_reloads(tiny_config):
     model = load_pruned(config.results_dir / record.model_path)
     assert count_params(model) == record.params_after
     data = build_dataset(config.task.dataset)
-    metric = evaluate_top1(model, make_loader(data.test, 256, False, 0), pipeline.resolve_device("cpu"))
-    assert metric == pytest.approx(record.pruned_metric)
+    metrics = evaluate_topk(model, make_loader(data.test, 256, False, 0), pipeline.resolve_device("cpu"))
+    assert metrics["top1"] == pytest.approx(record.pruned_metric)
+    assert record.pruned_metrics == pytest.approx(metrics) and metrics["top5"] >= metrics["top1"]
+    assert record.base_metrics["top1"] == record.base_metric and record.base_metrics["top5"] >= record.base_metric
 
 
 def test_base_model_is_cached_and_stored_runs_are_reused(tiny_config, monkeypatch):
