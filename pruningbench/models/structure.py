@@ -6,7 +6,9 @@ DepGraph says which slices of which layers go with each root channel. Some archi
 - MACs outside convolutions and linear layers that shrink with those channels (the attention products);
 - attributes to update after pruning (a timm ``Attention``'s ``head_dim``);
 - layers whose channels are a fixed output layout although they do not produce the model's output directly (a
-  detection head's box and class convolutions).
+  detection head's box and class convolutions);
+- parameters outside any layer and the dimension that carries channels (a ViT's class token and position
+  embedding), which DepGraph otherwise guesses with a warning.
 A model family describes these in a :class:`StructureRule` added to ``STRUCTURE_RULES`` from its model file.
 """
 
@@ -18,7 +20,10 @@ from typing import Protocol
 import torch
 from torch import nn
 
-__all__ = ["STRUCTURE_RULES", "CoupledUnits", "StructureRule", "after_pruning", "coupled_units", "frozen_layers"]
+__all__ = [
+    "STRUCTURE_RULES", "CoupledUnits", "StructureRule", "after_pruning", "coupled_units", "frozen_layers",
+    "unwrapped_parameters",
+]
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,9 @@ class StructureRule(Protocol):
 
     def frozen_layers(self, model: nn.Module) -> list[nn.Module]:
         """Layers whose output channels must never be pruned."""
+
+    def unwrapped_parameters(self, model: nn.Module) -> list[tuple[nn.Parameter, int]]:
+        """Parameters owned by no layer, each with its channel dimension."""
 
     def after_pruning(self, model: nn.Module) -> None:
         """Bring module attributes in line with pruned weight shapes (also after loading a pruned model)."""
@@ -55,6 +63,11 @@ def coupled_units(model: nn.Module, root: nn.Module, root_size: int) -> CoupledU
 def frozen_layers(model: nn.Module) -> list[nn.Module]:
     """Every rule's frozen layers of ``model``."""
     return [layer for rule in STRUCTURE_RULES for layer in rule.frozen_layers(model)]
+
+
+def unwrapped_parameters(model: nn.Module) -> list[tuple[nn.Parameter, int]]:
+    """Every rule's unwrapped parameters of ``model`` (Torch-Pruning's ``unwrapped_parameters`` argument)."""
+    return [entry for rule in STRUCTURE_RULES for entry in rule.unwrapped_parameters(model)]
 
 
 def after_pruning(model: nn.Module) -> None:

@@ -53,6 +53,12 @@ class _AttentionHeads:
     def frozen_layers(self, model: nn.Module) -> list[nn.Module]:
         return []
 
+    def unwrapped_parameters(self, model: nn.Module) -> list[tuple[nn.Parameter, int]]:
+        if not isinstance(model, VisionTransformer):
+            return []
+        tokens = (getattr(model, name, None) for name in ("cls_token", "reg_token", "pos_embed"))
+        return [(param, param.dim() - 1) for param in tokens if isinstance(param, nn.Parameter)]  # embedding dim last
+
     def after_pruning(self, model: nn.Module) -> None:
         for module in model.modules():
             if isinstance(module, Attention):

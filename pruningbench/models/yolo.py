@@ -121,6 +121,9 @@ class _DetectHead:
             frozen += [m for m in head.dfl.modules() if isinstance(m, nn.Conv2d)]
         return frozen
 
+    def unwrapped_parameters(self, model: nn.Module) -> list[tuple[nn.Parameter, int]]:
+        return []
+
     def after_pruning(self, model: nn.Module) -> None:
         for module in model.modules():
             if isinstance(module, C2fSplit):

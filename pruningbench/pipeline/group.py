@@ -9,7 +9,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from pruningbench.models.structure import coupled_units, frozen_layers
+from pruningbench.models.structure import coupled_units, frozen_layers, unwrapped_parameters
 
 __all__ = ["ChannelGroup", "build_groups", "output_layers"]
 
@@ -59,7 +59,9 @@ def build_groups(model: nn.Module, example: torch.Tensor) -> tuple[tp.Dependency
     """Trace ``model`` on ``example`` and return its dependency graph and prunable groups (outputs excluded)."""
     was_training = model.training
     model.eval()
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    graph = tp.DependencyGraph().build_dependency(
+        model, example_inputs=example, unwrapped_parameters=unwrapped_parameters(model)
+    )
     names = {module: name for name, module in model.named_modules()}
     groups = []
     for group in graph.get_all_groups(ignored_layers=output_layers(model, example)):

@@ -7,6 +7,7 @@ from typing import Any
 import torch_pruning as tp
 
 from pruningbench.methods.regularizers import SparsifyContext
+from pruningbench.models.structure import unwrapped_parameters
 
 __all__ = ["build_tp_pruner"]
 
@@ -29,6 +30,7 @@ def build_tp_pruner(pruner_class: type[tp.pruner.BasePruner], context: SparsifyC
             out_channel_groups={},
             num_heads={},
             channel_groups={},
+            unwrapped_parameters=unwrapped_parameters(model),
             **settings,
         )
     finally:
