@@ -85,7 +85,9 @@ class DetectionWorkload(Workload):
         from ultralytics.models.yolo.detect import DetectionValidator
 
         log.info("%s: ultralytics validation", desc)
-        validator = DetectionValidator(args={**self._common(), "batch": self.eval_batch_size})
+        validator = DetectionValidator(args={
+            **self._common(), "batch": self.eval_batch_size, "project": str(self.project), "name": "val", "exist_ok": True
+        })
         was_training = model.training
         metrics = validator(model=copy.deepcopy(model).float().eval())
         model.train(was_training)
