@@ -44,10 +44,12 @@ def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
         for module in model.modules()
         if isinstance(module, (nn.Conv2d, nn.Linear))
     ]
+    was_training = model.training
     try:
         with torch.no_grad():
-            output = model(example)
+            output = model.eval()(example)  # eval: batch statistics of a single example are not touched or needed
     finally:
+        model.train(was_training)
         for hook in hooks:
             hook.remove()
     outputs = output if isinstance(output, (tuple, list)) else [output]

@@ -113,10 +113,12 @@ class MacsModel:
             macs.append(output[:1].numel() * per_output)
 
         hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        was_training = model.training
         try:
             with torch.no_grad():
-                model(example[:1])
+                model.eval()(example[:1])  # eval: never moves BatchNorm statistics
         finally:
+            model.train(was_training)
             for hook in hooks:
                 hook.remove()
         return layers, torch.tensor(macs, dtype=torch.float64)

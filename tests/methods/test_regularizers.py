@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from pruningbench.config import SparsifyConfig
+from pruningbench.errors import UserError
 from pruningbench.methods.importance.slices import layer_slices, parameters_of, rows
 from pruningbench.data import make_loader
 from pruningbench.methods.regularizers import REGULARIZERS, SparsifyContext, create_regularizer
@@ -159,3 +160,23 @@ def test_bn_scale_adds_lambda_sign_gamma_to_every_batchnorm():
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             assert torch.equal(module.weight.grad, 0.03 * torch.sign(module.weight.detach()))
+
+
+@pytest.mark.parametrize("model_name", ["resnet18", "vit_small_patch16_224", "yolov8m"])
+@pytest.mark.parametrize("name", REGULARIZERS.names())
+def test_every_regularizer_acts_on_every_task_model_or_says_why_not(model_name, name):
+    model = create_model(model_name, num_classes=4, image_size=32 if model_name != "yolov8m" else 64)
+    example = torch.zeros(1, 3, 32, 32) if model_name != "yolov8m" else torch.zeros(1, 3, 64, 64)
+    _, groups = build_groups(model, example)
+    context = SparsifyContext(model, example, [g.group for g in groups], output_layers(model, example),
+                              [torch.arange(g.size) < g.size // 2 for g in groups])
+    regularizer = create_regularizer(name, _settings())
+    if name == "BNScale" and model_name == "vit_small_patch16_224":  # no BatchNorm: not applicable, as on the board
+        with pytest.raises(UserError, match="needs BatchNorm layers"):
+            regularizer.attach(context)
+        return
+    regularizer.attach(context)
+    _zero_grads(model)
+    regularizer.apply()
+    pushed = sum(int(p.grad.abs().sum() > 0) for p in model.parameters())
+    assert pushed > 0  # the penalty reached the model's parameters

@@ -62,3 +62,15 @@ def test_a_regularizer_runs_inside_ultralytics_training(detection_config, monkey
     # one penalty per optimizer step: ultralytics accumulates gradients up to a nominal batch of 64 images, so the
     # 8 images of the epoch make one step; one epoch-end schedule update
     assert len(applied) == 1 and epochs == [1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("criterion", ["Taylor", "OBD-C", "OBD-Hessian"])
+@pytest.mark.parametrize("speedup", [3.0, 4.0])
+def test_loss_based_criteria_on_yolov8m_at_higher_targets(detection_config, criterion, speedup):
+    config = detection_config()
+    calibration = workload_for(config, CPU).calibration(config.calibration, seed=0)
+    model = create_model("yolov8m", num_classes=2)
+    outcome = prune_to_speedup(model, create_criterion(criterion), torch.zeros(1, 3, 64, 64),
+                               PruneConfig(speedup=speedup), calibration)
+    assert speedup <= outcome.achieved_speedup <= 1.01 * speedup

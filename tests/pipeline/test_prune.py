@@ -130,3 +130,12 @@ def test_coarse_model_with_tied_scores_still_lands_in_the_window():
         flags[macs_model.offsets[g] + idxs] = True
         assert set(idxs.tolist()) == set(range(len(idxs)))  # ties: lowest indices first  # a prefix of its ranking
     assert 8 <= macs_model.total / macs_model.macs(flags) <= 8 * 1.01
+
+
+def test_planning_and_pruning_never_move_batchnorm_statistics():
+    model = _quick().train()  # e.g. straight after the sparsifying stage
+    prune_to_speedup(model, create_criterion("MagnitudeL2"), torch.randn(1, 1, 28, 28) * 5, PruneConfig(speedup=2))
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert torch.all(module.running_mean == 0) and torch.all(module.running_var == 1)
+    assert model.training
