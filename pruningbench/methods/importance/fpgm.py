@@ -3,7 +3,8 @@
 A filter close to the geometric median of its layer's filters is redundant: the others can represent it. As in the
 paper, the median is approximated by the filter minimizing the sum of Euclidean distances to the others, so a
 filter's score is ``sum_j ||F_i - F_j||_2`` over the layer's filters (small = near the median = pruned first),
-averaged over the conv/linear layers whose output channels the group owns. Distances are between the raw filters;
+averaged over the conv/linear layers whose output channels the group owns (a linear layer's "filters" are its
+weight rows, which is how it applies to ViT MLPs and attention projections). Distances are between the raw filters;
 Torch-Pruning's ``FPGMImportance`` takes ``|F|^p`` first, which loses the filters' signs, so it is not used.
 """
 

@@ -5,6 +5,8 @@ A filter whose output feature maps have low rank carries little information. Its
 ``torch.linalg.matrix_rank`` call per layer (no feature map is kept). Maps are taken at the conv's output, before
 BatchNorm and activation (the official code hooks the activations; the conv output is the map the filter itself
 generates and is defined for every architecture). Averaged over the group's conv layers that own output channels.
+A group with no conv output (a ViT's linear layers produce one vector per token, not a map) is not applicable and
+is refused with a one-line error; the reference's ViT board has no HRank row either.
 """
 
 from __future__ import annotations
