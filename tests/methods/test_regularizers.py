@@ -6,10 +6,9 @@ from torch.utils.data import TensorDataset
 
 from pruningbench.config import SparsifyConfig
 from pruningbench.errors import UserError
-from pruningbench.methods.importance.slices import layer_slices, parameters_of, rows
+from pruningbench.methods.importance.slices import channel_sum, layer_slices, parameters_of, rows
 from pruningbench.data import make_loader
 from pruningbench.methods.regularizers import REGULARIZERS, SparsifyContext, create_regularizer
-from pruningbench.methods.regularizers.channels import channel_norms
 from pruningbench.models import create_model
 from pruningbench.pipeline.group import build_groups, output_layers
 from pruningbench.pipeline.train import train
@@ -40,7 +39,7 @@ def _regularized_quantity(name: str, context: SparsifyContext, marked) -> float:
     """What each regularizer pushes down: BN scales' L1, the channels' group norms, the marked channels' norms."""
     if name == "BNScale":
         return sum(m.weight.abs().sum().item() for m in context.model.modules() if isinstance(m, torch.nn.BatchNorm2d))
-    norms = [channel_norms(g) for g in context.groups]
+    norms = [channel_sum(g, lambda p: p.detach().pow(2)).sqrt() for g in context.groups]
     if name == "GrowingReg":
         return sum(n[mask].sum().item() for n, mask in zip(norms, marked))
     return sum(n.sum().item() for n in norms)

@@ -14,7 +14,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-__all__ = ["LayerSlice", "channel_sum", "layer_slices", "parameters_of", "reduce_mean", "rows"]
+__all__ = ["LayerSlice", "channel_sum", "layer_slices", "parameters_of", "reduce_mean", "rows", "sum_over_slices"]
 
 _OUT = {
     tp.prune_conv_out_channels, tp.prune_linear_out_channels, tp.prune_batchnorm_out_channels,
@@ -81,12 +81,21 @@ def parameters_of(slice_: LayerSlice) -> list[torch.nn.Parameter]:
     return [p for p in params if p is not None]
 
 
-def channel_sum(group: tp.Group, per_parameter: Callable[[torch.nn.Parameter], torch.Tensor]) -> torch.Tensor:
-    """``sum`` over every parameter entry a channel owns in the whole group of ``per_parameter(param)``."""
-    size = len(group[0].idxs)
-    total = torch.zeros(size, dtype=torch.float64)
-    for slice_ in layer_slices(group):
+def sum_over_slices(
+    slices: list[LayerSlice], size: int, per_parameter: Callable[[torch.nn.Parameter], torch.Tensor]
+) -> torch.Tensor:
+    """``sum`` over every parameter entry each of ``size`` channels owns in ``slices`` of ``per_parameter(param)``,
+    in float64 on the parameters' device (callers on a hot path keep their slices instead of re-reading the group)."""
+    total: torch.Tensor | None = None
+    for slice_ in slices:
         for param in parameters_of(slice_):
-            values = rows(slice_, per_parameter(param)).sum(1).double().cpu()
-            total.index_add_(0, slice_.root_idxs, values)
-    return total
+            values = rows(slice_, per_parameter(param)).sum(1).double()
+            if total is None:
+                total = torch.zeros(size, dtype=torch.float64, device=values.device)
+            total.index_add_(0, slice_.root_idxs.to(values.device), values)
+    return torch.zeros(size, dtype=torch.float64) if total is None else total
+
+
+def channel_sum(group: tp.Group, per_parameter: Callable[[torch.nn.Parameter], torch.Tensor]) -> torch.Tensor:
+    """``sum`` over every parameter entry a channel owns in the whole group of ``per_parameter(param)`` (CPU)."""
+    return sum_over_slices(layer_slices(group), len(group[0].idxs), per_parameter).cpu()

@@ -10,7 +10,8 @@ keeps the scale of the other regularizers' coefficients.
 from __future__ import annotations
 
 from pruningbench.methods.regularizers import REGULARIZERS, Regularizer, SparsifyContext
-from pruningbench.methods.regularizers.channels import add_scaled_weights_to_grad, channel_norms
+from pruningbench.methods.importance.slices import sum_over_slices
+from pruningbench.methods.regularizers.channels import add_scaled_weights_to_grad, group_slices
 
 _EPS = 1e-12  # a channel already at zero gets no (undefined) push
 
@@ -18,8 +19,9 @@ _EPS = 1e-12  # a channel already at zero gets no (undefined) push
 @REGULARIZERS.register("GroupLASSO")
 class GroupLASSO(Regularizer):
     def attach(self, context: SparsifyContext) -> None:
-        self._groups = context.groups
+        self._groups = group_slices(context.groups)
 
     def apply(self) -> None:
-        for group in self._groups:
-            add_scaled_weights_to_grad(group, self.settings.reg / channel_norms(group).clamp_min(_EPS))
+        for size, slices in self._groups:
+            norms = sum_over_slices(slices, size, lambda p: p.detach().pow(2)).sqrt()
+            add_scaled_weights_to_grad(slices, self.settings.reg / norms.clamp_min(_EPS))

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from pruningbench.methods.regularizers import REGULARIZERS, Regularizer, SparsifyContext
-from pruningbench.methods.regularizers.channels import add_scaled_weights_to_grad
+from pruningbench.methods.regularizers.channels import add_scaled_weights_to_grad, group_slices
 
 
 @REGULARIZERS.register("GrowingReg")
@@ -26,14 +26,14 @@ class GrowingReg(Regularizer):
         if context.marked is None:
             raise ValueError("GrowingReg needs the channels the run will prune (SparsifyContext.marked)")
         device = context.example.device
-        self._groups = context.groups
+        self._slices = [slices for _, slices in group_slices(context.groups)]
         self._marked = [mask.to(device) for mask in context.marked]
         self.coefficients = [mask.float() * self.settings.reg for mask in self._marked]
 
     def apply(self) -> None:
-        for group, coefficient in zip(self._groups, self.coefficients):
+        for slices, coefficient in zip(self._slices, self.coefficients):
             if coefficient.any():
-                add_scaled_weights_to_grad(group, coefficient)
+                add_scaled_weights_to_grad(slices, coefficient)
 
     def epoch_end(self) -> None:
         ceiling = self.settings.reg_ceiling
