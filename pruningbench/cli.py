@@ -109,17 +109,17 @@ def bench(
 
 def _run_all(configs: list[RunConfig], store: ResultStore) -> list[RunRecord]:
     """Run every config not stored yet, showing runs done / total, elapsed time and an ETA from the runs so far."""
-    stored = {config.run_key() for config in configs if store.find(config.run_key()) is not None}
-    to_run = len(configs) - len(stored)
-    console.print(f"suite: {len(configs)} runs, {len(stored)} already stored, {to_run} to run")
+    pending = [store.find(config.run_key()) is None for config in configs]
+    to_run = sum(pending)
+    console.print(f"suite: {len(configs)} runs, {len(configs) - to_run} already stored, {to_run} to run")
     records, finished, started = [], 0, time.perf_counter()
-    for index, config in enumerate(configs, start=1):
+    for index, (config, runs) in enumerate(zip(configs, pending), start=1):
         elapsed = time.perf_counter() - started
         eta = format_duration(elapsed / finished * (to_run - finished)) if finished else "?"
-        if config.run_key() not in stored:
+        if runs:
             console.rule(f"run {index}/{len(configs)} · {_describe(config)} · elapsed {format_duration(elapsed)} · ETA {eta}")
         records.append(run_experiment(config, store))
-        finished += config.run_key() not in stored
+        finished += runs
     console.print(f"suite: done in {format_duration(time.perf_counter() - started)}")
     return records
 
