@@ -97,18 +97,27 @@ class LatencyConfig(_Strict):
 
 
 class Recipe(_Strict):
-    """An SGD training recipe (base training or finetuning)."""
+    """A training recipe (base training, sparsifying or finetuning): SGD with momentum, or AdamW (ViTs)."""
 
     epochs: int = Field(ge=0)
     lr: float = Field(gt=0.0)
     batch_size: int = Field(default=128, gt=0)
-    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)  # SGD momentum; AdamW's beta1
     weight_decay: float = Field(default=5e-4, ge=0.0)
     schedule: Literal["cosine", "step"] = "cosine"
     milestones: tuple[int, ...] = ()  # epochs where the step schedule multiplies lr by gamma
     gamma: float = Field(default=0.1, gt=0.0, le=1.0)
     warmup_epochs: int = Field(default=0, ge=0)  # linear warm-up from lr/100 before the schedule
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
+    mixup: float = Field(default=0.0, ge=0.0)  # Beta(alpha, alpha) of mixup (timm's Mixup); 0: off
+    cutmix: float = Field(default=0.0, ge=0.0)  # Beta(alpha, alpha) of CutMix; with mixup, one of them per batch
+
+    @model_validator(mode="after")
+    def _even_batches_for_mixing(self) -> Recipe:
+        if (self.mixup or self.cutmix) and self.batch_size % 2:
+            raise ValueError(f"mixup/cutmix pair the images of a batch: they need an even batch_size, not {self.batch_size}")
+        return self
 
 
 class SparsifyConfig(Recipe):

@@ -47,10 +47,14 @@ def fixed_size(name: str, native: int, image_size: int | None) -> None:
         raise UserError(f"task.image_size {image_size} is not supported by dataset {name!r} (its images are {native}px)")
 
 
-def make_loader(dataset: Dataset, batch_size: int, shuffle: bool, seed: int, workers: int = 0) -> DataLoader:
+def make_loader(
+    dataset: Dataset, batch_size: int, shuffle: bool, seed: int, workers: int = 0, drop_last: bool = False
+) -> DataLoader:
     """A DataLoader whose shuffling order depends only on ``seed``."""
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=workers)
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=workers, drop_last=drop_last
+    )
 
 
 import_submodules(__name__)

@@ -37,10 +37,14 @@ class ChannelGroup:
 
 def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
     """Layers never pruned: conv/linear layers whose output is (part of) the model's output, e.g. the classifier,
-    and a model family's frozen layers (e.g. a detection head's output convolutions)."""
-    produced: dict[int, nn.Module] = {}
+    and a model family's frozen layers (e.g. a detection head's output convolutions).
+
+    Every layer's output is held until the comparison, so tensor identity is exact (a freed tensor's ``id`` can be
+    reused by a later one, which once made a detection head's inner convolution look like an output layer).
+    """
+    produced: list[tuple[torch.Tensor, nn.Module]] = []
     hooks = [
-        module.register_forward_hook(lambda mod, _inp, out: produced.__setitem__(id(out), mod))
+        module.register_forward_hook(lambda mod, _inp, out: produced.append((out, mod)))
         for module in model.modules()
         if isinstance(module, (nn.Conv2d, nn.Linear))
     ]
@@ -53,7 +57,7 @@ def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
         for hook in hooks:
             hook.remove()
     outputs = output if isinstance(output, (tuple, list)) else [output]
-    direct = [produced[id(tensor)] for tensor in outputs if id(tensor) in produced]
+    direct = [module for tensor, module in produced if any(tensor is out for out in outputs)]
     return direct + [layer for layer in frozen_layers(model) if layer not in direct]
 
 

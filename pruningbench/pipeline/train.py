@@ -1,4 +1,5 @@
-"""The training loop shared by base training, sparsifying and finetuning: SGD with momentum, cosine or step schedule.
+"""The training loop shared by base training, sparsifying and finetuning: SGD with momentum or AdamW, cosine or
+step schedule, label smoothing, and mixup/CutMix (timm's, for ViT recipes).
 
 Each epoch's data order and augmentation depend only on ``(seed, epoch)``, so a run resumed from an epoch
 checkpoint continues exactly as the uninterrupted run would have.
@@ -10,6 +11,9 @@ import time
 from pathlib import Path
 
 import torch
+from timm.data import Mixup
+from timm.loss import SoftTargetCrossEntropy
+from timm.optim import create_optimizer_v2
 from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -20,6 +24,28 @@ from pruningbench.methods.regularizers import Regularizer
 from pruningbench.seeding import seed_everything
 
 __all__ = ["train"]
+
+
+def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD over every parameter (the CIFAR recipes' weight decay covers all of them), or AdamW through timm, which
+    exempts biases, norm layers and a ViT's tokens/position embedding from weight decay as DeiT's recipe does."""
+    if recipe.optimizer == "adamw":
+        return create_optimizer_v2(
+            model, "adamw", lr=recipe.lr, weight_decay=recipe.weight_decay, betas=(recipe.momentum, 0.999)
+        )
+    return torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=False
+    )
+
+
+def _mixing(recipe: Recipe, num_classes: int | None) -> Mixup | None:
+    """timm's batch mixup/CutMix (one of the two per batch, equally likely, when both are on), or None when off."""
+    if not (recipe.mixup or recipe.cutmix):
+        return None
+    if num_classes is None:
+        raise ValueError("mixup and CutMix need the number of classes")
+    return Mixup(mixup_alpha=recipe.mixup, cutmix_alpha=recipe.cutmix, label_smoothing=recipe.label_smoothing,
+                 num_classes=num_classes)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
@@ -48,17 +74,17 @@ def train(
     seed: int = 0,
     regularizer: Regularizer | None = None,
     checkpoint: Path | None = None,
+    num_classes: int | None = None,
 ) -> float:
     """Train ``model`` in place for ``recipe.epochs`` epochs of ``loader``; the training seconds, all sessions summed.
 
     ``regularizer`` (already attached to ``model``) adds its penalty gradient before every optimizer step. With
     ``checkpoint``, the state after every epoch is saved there and a later call resumes after the last saved epoch;
     the caller deletes the file once the result is safely stored. The optimizer is built here, from the model's
-    current parameters, because pruning replaces Parameter objects.
+    current parameters, because pruning replaces Parameter objects. Mixup/CutMix need ``num_classes`` and full
+    batches (even sizes): the loader drops its last partial batch.
     """
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay, nesterov=False
-    )
+    optimizer = _optimizer(model, recipe)
     scheduler = _scheduler(optimizer, recipe, len(loader))
     start_epoch, earlier_seconds = 0, 0.0
     if checkpoint is not None and checkpoint.is_file():
@@ -70,13 +96,17 @@ def train(
             regularizer.load_state_dict(state["regularizer"])
         start_epoch, earlier_seconds = state["epoch"], state["seconds"]
     started = time.perf_counter()
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    mixing = _mixing(recipe, num_classes)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing) if mixing is None else SoftTargetCrossEntropy()
     model.train()
     for epoch in range(start_epoch, recipe.epochs):
         _seed_epoch(loader, seed, epoch)
         progress = tqdm(loader, desc=f"{desc} {epoch + 1}/{recipe.epochs}", leave=False, mininterval=1.0)
         for images, labels in progress:
-            loss = loss_fn(model(images.to(device)), labels.to(device))
+            images, labels = images.to(device), labels.to(device)
+            if mixing is not None:  # soft targets, label smoothing included
+                images, labels = mixing(images, labels)
+            loss = loss_fn(model(images), labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if regularizer is not None:

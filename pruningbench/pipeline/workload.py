@@ -45,7 +45,7 @@ class Workload(ABC):
 
 
 class ClassificationWorkload(Workload):
-    """Image classification: SGD with the run's recipe, top-1 accuracy (top-5 beside it)."""
+    """Image classification: the run's recipe in our training loop, top-1 accuracy (top-5 beside it)."""
 
     metric = "top1"
 
@@ -56,9 +56,11 @@ class ClassificationWorkload(Workload):
 
     def train(self, model: nn.Module, recipe: Recipe, seed: int, desc: str,
               regularizer: Regularizer | None = None, checkpoint: Path | None = None) -> float:
-        loader = make_loader(self.data.train, recipe.batch_size, shuffle=True, seed=seed, workers=self.workers)
+        mixing = bool(recipe.mixup or recipe.cutmix)  # pairs images within a batch: every batch full (timm does too)
+        loader = make_loader(self.data.train, recipe.batch_size, shuffle=True, seed=seed, workers=self.workers,
+                             drop_last=mixing)
         return train(model, loader, recipe, self.device, desc=desc, seed=seed, regularizer=regularizer,
-                     checkpoint=checkpoint)
+                     checkpoint=checkpoint, num_classes=self.num_classes)
 
     def evaluate(self, model: nn.Module, desc: str) -> dict[str, float]:
         loader = make_loader(self.data.test, self.eval_batch_size, shuffle=False, seed=0, workers=self.workers)

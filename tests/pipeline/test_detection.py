@@ -74,3 +74,33 @@ def test_loss_based_criteria_on_yolov8m_at_higher_targets(detection_config, crit
     outcome = prune_to_speedup(model, create_criterion(criterion), torch.zeros(1, 3, 64, 64),
                                PruneConfig(speedup=speedup), calibration)
     assert speedup <= outcome.achieved_speedup <= 1.01 * speedup
+
+
+def test_an_interrupted_detection_sparsifying_stage_resumes_at_the_next_epoch(detection_config, monkeypatch):
+    import pruningbench.pipeline.detection as detection
+    from pruningbench.pipeline.sparsify import sparsify
+
+    config = detection_config(**{"method.regularizer": "GrowingReg", "sparsify.epochs": 2, "sparsify.delta_reg": 0.25})
+    saved, real_save = [], detection.atomic_save
+
+    def save_then_maybe_kill(payload, path):
+        real_save(payload, path)
+        saved.append(payload)
+        if kill:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(detection, "atomic_save", save_then_maybe_kill)
+    kill = True
+    with pytest.raises(KeyboardInterrupt):
+        sparsify(create_model("yolov8m", num_classes=2), config, workload_for(config, CPU), CPU, None)
+    assert [payload["epoch"] for payload in saved] == [1]
+    assert list((config.results_dir / "cache" / "sparse").glob("*.partial.pt"))
+
+    kill = False
+    model = create_model("yolov8m", num_classes=2)
+    assert sparsify(model, config, workload_for(config, CPU), CPU, None) > saved[0]["seconds"]
+    assert [payload["epoch"] for payload in saved] == [1, 2]  # only epoch 2 was trained again
+    # GrowingReg's coefficients went on growing from the saved ones: reg + 2 * delta_reg after two epochs
+    grown = max(float(c.max()) for c in saved[1]["regularizer"]["coefficients"])
+    assert grown == pytest.approx(config.sparsify.reg + 2 * config.sparsify.delta_reg)
+    assert not list((config.results_dir / "cache" / "sparse").glob("*.partial.pt"))

@@ -24,8 +24,12 @@ def _sparsified(config):
     return model, reg_time
 
 
-def test_interrupted_sparsifying_resumes_and_ends_with_the_uninterrupted_weights(tiny_config, tmp_path, monkeypatch):
-    overrides = {**SPARSIFY, "method.regularizer": "GrowingReg"}
+@pytest.mark.parametrize("recipe", [{}, {"sparsify.optimizer": "adamw", "sparsify.mixup": 0.2, "sparsify.cutmix": 1.0}],
+                         ids=["sgd", "adamw-mixup-cutmix"])
+def test_interrupted_sparsifying_resumes_and_ends_with_the_uninterrupted_weights(
+    tiny_config, tmp_path, monkeypatch, recipe
+):
+    overrides = {**SPARSIFY, **recipe, "method.regularizer": "GrowingReg"}
     uninterrupted, _ = _sparsified(tiny_config(**overrides, results_dir=str(tmp_path / "a")))
 
     config = tiny_config(**overrides, results_dir=str(tmp_path / "b"))

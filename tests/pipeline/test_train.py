@@ -1,0 +1,61 @@
+"""The training loop's recipe options: AdamW's weight-decay exemptions, mixup/CutMix targets, full mixing batches."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Subset
+
+from pruningbench.config import Recipe
+from pruningbench.errors import UserError
+from pruningbench.models import create_model
+from pruningbench.pipeline.train import _mixing, _optimizer
+from pruningbench.pipeline.workload import ClassificationWorkload
+from tests.conftest import fashion_mnist_tiny
+
+CPU = torch.device("cpu")
+
+
+def test_adamw_decays_weights_but_not_biases_or_norm_scales():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.Flatten(), nn.Linear(8, 2))
+    optimizer = _optimizer(model, Recipe(epochs=1, lr=1e-3, optimizer="adamw", weight_decay=0.3))
+    assert isinstance(optimizer, torch.optim.AdamW)
+    decay = {group["weight_decay"]: [p.ndim for p in group["params"]] for group in optimizer.param_groups}
+    assert sorted(decay[0.3]) == [2, 4] and decay[0.0] == [1, 1, 1, 1]
+
+
+def test_sgd_recipe_decays_every_parameter():
+    model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+    optimizer = _optimizer(model, Recipe(epochs=1, lr=0.1, weight_decay=5e-4))
+    assert isinstance(optimizer, torch.optim.SGD) and [g["weight_decay"] for g in optimizer.param_groups] == [5e-4]
+
+
+def test_mixup_mixes_each_image_with_its_mirror_and_its_targets_alike():
+    mixing = _mixing(Recipe(epochs=1, lr=0.1, mixup=1.0), num_classes=4)
+    images = torch.arange(4.0).view(4, 1, 1, 1).expand(4, 1, 2, 2).clone()
+    mixed, targets = mixing(images, torch.tensor([0, 1, 2, 3]))
+    lam = 1.0 - float(mixed[0, 0, 0, 0]) / 3.0  # image 0 (all 0) mixed with image 3 (all 3): (1 - lam) * 3
+    expected = lam * torch.eye(4) + (1 - lam) * torch.eye(4).flip(0)
+    assert torch.allclose(mixed.flatten(1)[:, 0], expected @ torch.arange(4.0))
+    assert torch.allclose(targets, expected) and torch.allclose(targets.sum(1), torch.ones(4))
+
+
+def test_mixing_is_off_by_default():
+    assert _mixing(Recipe(epochs=1, lr=0.1), num_classes=4) is None
+
+
+def test_mixup_training_drops_the_odd_last_batch(tiny_config):
+    # 101 images in batches of 10 leave a last batch of 1, which timm's pairwise mixup cannot take
+    config = tiny_config(**{"finetune.mixup": 0.2, "finetune.cutmix": 1.0, "finetune.batch_size": 10})
+    data = fashion_mnist_tiny()
+    work = ClassificationWorkload(replace(data, train=Subset(data.train, range(101))), config, CPU)
+    model = create_model(config.task.model, num_classes=work.num_classes, in_channels=work.input_shape[0])
+    before = [p.detach().clone() for p in model.parameters()]
+    assert work.train(model, config.finetune, seed=0, desc="finetune") > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_mixup_with_an_odd_batch_size_is_a_config_error(tiny_config):
+    with pytest.raises(UserError, match="finetune.*even batch_size"):
+        tiny_config(**{"finetune.mixup": 0.2, "finetune.batch_size": 45})
