@@ -20,6 +20,7 @@ from pruningbench.errors import UserError
 from pruningbench.methods.importance import CRITERIA
 from pruningbench.methods.regularizers import REGULARIZERS
 from pruningbench.models import MODELS
+from pruningbench.models.structure import AttentionUnit
 
 __all__ = [
     "RunConfig", "Recipe", "SparsifyConfig", "explain_validation_error", "load_config", "load_preset", "parse_config", "preset_names"
@@ -79,6 +80,7 @@ class PruneConfig(_Strict):
     scope: Literal["local", "global", "protected_global"] = "protected_global"
     protected_share: float = Field(default=0.1, gt=0.0, lt=1.0)  # min share of channels each group keeps
     reconstruct: Literal["none", "least_squares"] = "none"  # refit layers that lost inputs (CP / ThiNet)
+    attention: AttentionUnit = "head_dims"  # ViT attention units: dimensions of every head, or whole heads
 
 
 class CalibrationConfig(_Strict):

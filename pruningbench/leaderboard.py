@@ -16,6 +16,7 @@ from statistics import mean
 
 import numpy as np
 
+from pruningbench.config import PruneConfig
 from pruningbench.record import RunRecord
 from pruningbench.stats import FriedmanResult, average_ranks, friedman, indistinguishable_ranges, mean_ci, nemenyi_cd
 
@@ -83,17 +84,33 @@ class Row:
 
 @dataclass(frozen=True)
 class Board:
-    """The ranked rows of one (task, scope, speed-up, track)."""
+    """The ranked rows of one (task, scope, speed-up, track, setting)."""
 
     task: str
     scope: str
     speedup: float
     track: str
     rows: list[Row]
+    setting: str = ""  # non-default prune settings shared by the board's runs, e.g. "attention=heads"
 
     @property
     def title(self) -> str:
-        return f"{self.task} · {self.speedup:g}x · {self.scope} · {self.track} track"
+        setting = f" · {self.setting}" if self.setting else ""
+        return f"{self.task} · {self.speedup:g}x · {self.scope}{setting} · {self.track} track"
+
+
+SETTINGS = ("protected_share", "reconstruct", "attention")  # prune settings that change the protocol, not the method
+
+
+def _prune_setting(record: RunRecord) -> str:
+    """The run's non-default prune settings besides target and scope (``protected_share`` only where the scope uses
+    it): runs that differ in them follow different protocols and are never pooled on one board."""
+    prune = record.config.get("prune", {})
+    names = [n for n in SETTINGS if n != "protected_share" or record.scope == "protected_global"]
+    return ", ".join(
+        f"{name}={prune[name]}" for name in names if prune.get(name, PruneConfig.model_fields[name].default)
+        != PruneConfig.model_fields[name].default
+    )
 
 
 def method_label(record: RunRecord) -> str:
@@ -161,18 +178,20 @@ def build_boards(records: list[RunRecord], task: str | None = None) -> list[Boar
         if task is not None and record.task != task:
             continue
         track = "criteria" if record.regularizer is None else "regularizer"
-        board_key = (record.task, record.scope, record.target_speedup, track)
+        board_key = (record.task, record.scope, record.target_speedup, track, _prune_setting(record))
         cells.setdefault(board_key, {}).setdefault((record.importance, record.regularizer), []).append(record)
     boards = []
-    for (task_name, scope, speedup, track), methods in sorted(cells.items(), key=lambda item: _board_order(item[0])):
+    for (task_name, scope, speedup, track, setting), methods in sorted(
+        cells.items(), key=lambda item: _board_order(item[0])
+    ):
         rows = [_aggregate(importance, regularizer, runs) for (importance, regularizer), runs in methods.items()]
-        boards.append(Board(task_name, scope, speedup, track, _ranked(rows)))
+        boards.append(Board(task_name, scope, speedup, track, _ranked(rows), setting))
     return boards
 
 
 def _board_order(key: tuple) -> tuple:
-    task, scope, speedup, track = key
-    return (task, scope, track, speedup)
+    task, scope, speedup, track, setting = key
+    return (task, scope, setting, track, speedup)
 
 
 @dataclass(frozen=True)
@@ -224,10 +243,12 @@ def render(boards: list[Board], fmt: str) -> str:
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["Task", "Scope", "Target", "Track", *COLUMNS])
+        writer.writerow(["Task", "Scope", "Setting", "Target", "Track", *COLUMNS])
         for board in boards:
             for row in board.rows:
-                writer.writerow([board.task, board.scope, f"{board.speedup:g}x", board.track, *row.cells()])
+                writer.writerow(
+                    [board.task, board.scope, board.setting, f"{board.speedup:g}x", board.track, *row.cells()]
+                )
         return buffer.getvalue()
     if fmt == "json":
         return json.dumps(

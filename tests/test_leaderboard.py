@@ -24,6 +24,23 @@ def test_boards_split_by_speedup_and_track_and_rank_best_first_with_ties():
     assert boards[2].rows[0].regularizer == "GroupNorm" and boards[2].rows[0].rank == 1
 
 
+def test_runs_under_other_prune_settings_get_their_own_board_never_pooled_as_seeds():
+    def run(importance, pruned, **prune):
+        return make_record(importance, pruned, run_key=f"{importance}-{prune}", config={"prune": {"speedup": 2, **prune}})
+
+    boards = build_boards([
+        run("MagnitudeL2", 70.0), run("FPGM", 71.0, protected_share=0.1, reconstruct="none"),
+        run("MagnitudeL2", 60.0, attention="heads"), run("CP", 72.0, reconstruct="least_squares"),
+        run("LAMP", 65.0, protected_share=0.3),
+    ])
+    assert [(b.setting, [r.importance for r in b.rows]) for b in boards] == [
+        ("", ["FPGM", "MagnitudeL2"]), ("attention=heads", ["MagnitudeL2"]), ("protected_share=0.3", ["LAMP"]),
+        ("reconstruct=least_squares", ["CP"]),
+    ]
+    assert boards[1].title == "resnet18_cifar on cifar100 · 2x · protected_global · attention=heads · criteria track"
+    assert build_boards([make_record("LAMP", 65.0, scope="global", config={"prune": {"protected_share": 0.3}})])[0].setting == ""
+
+
 def test_seeds_are_averaged_into_one_row():
     boards = build_boards([make_record("MagnitudeL2", 70.0, seed=0), make_record("MagnitudeL2", 72.0, seed=1)])
     (row,) = boards[0].rows

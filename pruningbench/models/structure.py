@@ -2,9 +2,9 @@
 
 DepGraph says which slices of which layers go with each root channel. Some architectures need more:
 - channels that must go together *within* a group (multi-head attention: dimension ``j`` of every head of q, k and
-  v, so all heads keep one head size);
+  v, so all heads keep one head size; or all dimensions of one head, so whole heads go);
 - MACs outside convolutions and linear layers that shrink with those channels (the attention products);
-- attributes to update after pruning (a timm ``Attention``'s ``head_dim``);
+- attributes to update after pruning (a timm ``Attention``'s ``num_heads`` and ``head_dim``);
 - layers whose channels are a fixed output layout although they do not produce the model's output directly (a
   detection head's box and class convolutions);
 - parameters outside any layer and the dimension that carries channels (a ViT's class token and position
@@ -14,16 +14,20 @@ A model family describes these in a :class:`StructureRule` added to ``STRUCTURE_
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import torch
 from torch import nn
 
 __all__ = [
-    "STRUCTURE_RULES", "CoupledUnits", "StructureRule", "after_pruning", "coupled_units", "frozen_layers",
+    "STRUCTURE_RULES", "AttentionUnit", "CoupledUnits", "StructureRule", "after_pruning", "coupled_units", "frozen_layers",
     "unwrapped_parameters",
 ]
+
+
+AttentionUnit = Literal["head_dims", "heads"]  # what one prunable unit of multi-head attention is
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,13 @@ class CoupledUnits:
 
     units: torch.Tensor  # [n_units, k] root-channel indices
     scaled_macs: float = 0.0  # MACs outside conv/linear layers proportional to the share of units kept
+    on_removed: Callable[[int], None] | None = None  # told how many units went, before ``after_pruning`` runs
 
 
 class StructureRule(Protocol):
-    def units(self, model: nn.Module, root: nn.Module, root_size: int) -> CoupledUnits | None:
-        """The units of the group rooted at ``root``, or None if this rule does not concern it."""
+    def units(self, model: nn.Module, root: nn.Module, root_size: int, attention: AttentionUnit) -> CoupledUnits | None:
+        """The units of the group rooted at ``root`` (``attention``: what a unit of multi-head attention is), or None
+        if this rule does not concern it."""
 
     def frozen_layers(self, model: nn.Module) -> list[nn.Module]:
         """Layers whose output channels must never be pruned."""
@@ -51,10 +57,12 @@ class StructureRule(Protocol):
 STRUCTURE_RULES: list[StructureRule] = []
 
 
-def coupled_units(model: nn.Module, root: nn.Module, root_size: int) -> CoupledUnits:
+def coupled_units(
+    model: nn.Module, root: nn.Module, root_size: int, attention: AttentionUnit = "head_dims"
+) -> CoupledUnits:
     """The units of a group: from the first rule that concerns it, else one unit per root channel."""
     for rule in STRUCTURE_RULES:
-        found = rule.units(model, root, root_size)
+        found = rule.units(model, root, root_size, attention)
         if found is not None:
             return found
     return CoupledUnits(torch.arange(root_size).unsqueeze(1))

@@ -1,10 +1,13 @@
 """ViT-small from timm (``vit_small_patch16_224``: 22.05 M parameters at 1000 classes, 224 px, 16 px patches).
 
 Pruning a ViT with DepGraph removes the embedding dimension (one group across the whole residual stream, class
-token and position embedding included), MLP hidden units, and attention head dimensions: unit ``j`` of an
-attention group is dimension ``j`` of every head in q, k and v, so every head keeps the same size and ``num_heads``
-is unchanged; the attention products' MACs shrink with it. After pruning each ``Attention`` gets its ``head_dim``,
-``attn_dim`` and ``scale`` recomputed from the pruned ``qkv`` layer.
+token and position embedding included), MLP hidden units, and attention units, by ``prune.attention``:
+- ``head_dims`` (default): unit ``j`` of an attention group is dimension ``j`` of every head in q, k and v, so every
+  head keeps the same size and ``num_heads`` is unchanged;
+- ``heads``: unit ``h`` is every dimension of head ``h`` in q, k and v, so whole heads go and ``head_dim`` is
+  unchanged (a block keeps at least one head: the protected share of its units, rounded up).
+The attention products' MACs shrink with the share of units kept either way. After pruning each ``Attention`` gets
+``head_dim`` (or ``num_heads``), ``attn_dim`` and ``scale`` in line with its pruned ``qkv`` layer.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from torch import nn
 
 from pruningbench.errors import UserError
 from pruningbench.models import MODELS
-from pruningbench.models.structure import STRUCTURE_RULES, CoupledUnits
+from pruningbench.models.structure import STRUCTURE_RULES, AttentionUnit, CoupledUnits
 
 DEFAULT_IMAGE_SIZE = 224
 
@@ -38,17 +41,22 @@ def vit_small_patch16_224(
 
 
 class _AttentionHeads:
-    """Head-dimension units and attention-product MACs for timm ``Attention`` modules."""
+    """Head-dimension or whole-head units and attention-product MACs for timm ``Attention`` modules."""
 
-    def units(self, model: nn.Module, root: nn.Module, root_size: int) -> CoupledUnits | None:
-        attention = next((m for m in model.modules() if isinstance(m, Attention) and m.qkv is root), None)
-        if attention is None:
+    def units(self, model: nn.Module, root: nn.Module, root_size: int, attention: AttentionUnit) -> CoupledUnits | None:
+        module = next((m for m in model.modules() if isinstance(m, Attention) and m.qkv is root), None)
+        if module is None:
             return None
-        heads, head_dim = attention.num_heads, root_size // (3 * attention.num_heads)
-        per_unit = [s * heads * head_dim + h * head_dim for s in range(3) for h in range(heads)]
-        units = torch.arange(head_dim).unsqueeze(1) + torch.tensor(per_unit).unsqueeze(0)
+        heads, head_dim = module.num_heads, root_size // (3 * module.num_heads)
+        # qkv output index of (q/k/v part s, head h, dimension d): s * heads * head_dim + h * head_dim + d
+        index = (torch.arange(3).view(3, 1, 1) * heads * head_dim + torch.arange(heads).view(1, heads, 1) * head_dim
+                 + torch.arange(head_dim).view(1, 1, head_dim))
         tokens = _tokens(model)
-        return CoupledUnits(units, scaled_macs=float(2 * tokens * tokens * heads * head_dim))  # q·kᵀ and attn·v
+        scaled_macs = float(2 * tokens * tokens * heads * head_dim)  # q·kᵀ and attn·v
+        if attention == "heads":
+            return CoupledUnits(index.permute(1, 0, 2).reshape(heads, -1), scaled_macs,
+                                on_removed=lambda removed: setattr(module, "num_heads", module.num_heads - removed))
+        return CoupledUnits(index.permute(2, 0, 1).reshape(head_dim, -1), scaled_macs)
 
     def frozen_layers(self, model: nn.Module) -> list[nn.Module]:
         return []
@@ -60,6 +68,7 @@ class _AttentionHeads:
         return [(param, param.dim() - 1) for param in tokens if isinstance(param, nn.Parameter)]  # embedding dim last
 
     def after_pruning(self, model: nn.Module) -> None:
+        """``num_heads`` is right here (whole-head removal updates it through ``on_removed``); the rest follows."""
         for module in model.modules():
             if isinstance(module, Attention):
                 module.head_dim = module.qkv.out_features // (3 * module.num_heads)

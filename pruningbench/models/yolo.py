@@ -20,7 +20,7 @@ from torch import nn
 
 from pruningbench.errors import UserError
 from pruningbench.models import MODELS
-from pruningbench.models.structure import STRUCTURE_RULES, CoupledUnits
+from pruningbench.models.structure import STRUCTURE_RULES, AttentionUnit, CoupledUnits
 
 # ultralytics is imported when a YOLO model is built, not with the registry: it is slow to import and writes a
 # settings file; offline mode stops its update checks and font downloads.
@@ -108,7 +108,7 @@ def yolov8m(num_classes: int, in_channels: int = 3, pretrained: bool = False) ->
 class _DetectHead:
     """The Detect head's output convolutions keep their channels."""
 
-    def units(self, model: nn.Module, root: nn.Module, root_size: int) -> CoupledUnits | None:
+    def units(self, model: nn.Module, root: nn.Module, root_size: int, attention: AttentionUnit) -> CoupledUnits | None:
         return None
 
     def frozen_layers(self, model: nn.Module) -> list[nn.Module]:

@@ -9,7 +9,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from pruningbench.models.structure import coupled_units, frozen_layers, unwrapped_parameters
+from pruningbench.models.structure import AttentionUnit, coupled_units, frozen_layers, unwrapped_parameters
 
 __all__ = ["ChannelGroup", "build_groups", "output_layers"]
 
@@ -29,6 +29,7 @@ class ChannelGroup:
     size: int  # root channels
     units: torch.Tensor  # [n_units, k] root indices removed together
     scaled_macs: float  # MACs outside conv/linear layers that shrink with the share of units kept
+    on_removed: Callable[[int], None] | None = None  # told how many units were removed (e.g. attention heads)
 
     @property
     def unit_count(self) -> int:
@@ -61,8 +62,11 @@ def output_layers(model: nn.Module, example: torch.Tensor) -> list[nn.Module]:
     return direct + [layer for layer in frozen_layers(model) if layer not in direct]
 
 
-def build_groups(model: nn.Module, example: torch.Tensor) -> tuple[tp.DependencyGraph, list[ChannelGroup]]:
-    """Trace ``model`` on ``example`` and return its dependency graph and prunable groups (outputs excluded)."""
+def build_groups(
+    model: nn.Module, example: torch.Tensor, attention: AttentionUnit = "head_dims"
+) -> tuple[tp.DependencyGraph, list[ChannelGroup]]:
+    """Trace ``model`` on ``example`` and return its dependency graph and prunable groups (outputs excluded), with
+    multi-head attention split into ``attention`` units."""
     was_training = model.training
     model.eval()
     graph = tp.DependencyGraph().build_dependency(
@@ -74,7 +78,9 @@ def build_groups(model: nn.Module, example: torch.Tensor) -> tuple[tp.Dependency
         root_dep = group[0].dep
         root = root_dep.target.module
         size = len(group[0].idxs)
-        layout = coupled_units(model, root, size)
-        groups.append(ChannelGroup(names[root], root, root_dep.handler, group, size, layout.units, layout.scaled_macs))
+        layout = coupled_units(model, root, size, attention)
+        groups.append(ChannelGroup(
+            names[root], root, root_dep.handler, group, size, layout.units, layout.scaled_macs, layout.on_removed
+        ))
     model.train(was_training)
     return graph, groups

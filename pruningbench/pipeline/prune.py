@@ -281,7 +281,7 @@ def plan_pruning(
     """Group ``model``, score every group once with ``criterion`` and choose the removal set for ``config``."""
     if criterion.calibrated and not calibration:
         raise ValueError(f"{type(criterion).__name__} needs calibration batches")
-    graph, groups = build_groups(model, example)
+    graph, groups = build_groups(model, example, config.attention)
     started = time.perf_counter()
     if criterion.calibrated:
         criterion.prepare(model, [group.group for group in groups], calibration)
@@ -324,6 +324,8 @@ def prune_to_speedup(
             for slice_ in layer_slices(pruning, types=(nn.Conv2d, nn.Linear), sides=("out",)):
                 removed_outputs[names[slice_.module]] = slice_.idxs.tolist()
             pruning.prune()
+            if group.on_removed is not None:
+                group.on_removed(len(idxs) // group.units.shape[1])
     after_pruning(model)
     if original is not None:
         reconstruct_consumers(original, model, calibration, removed_outputs, criterion.seed)

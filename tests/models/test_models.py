@@ -64,3 +64,33 @@ def test_pruned_vit_keeps_head_count_saves_and_loads(tmp_path):
     with torch.no_grad():
         assert torch.allclose(loaded(images), model.eval()(images), atol=1e-5)
     assert loaded.blocks[0].attn.head_dim == attention.head_dim
+
+
+def test_whole_head_pruning_removes_the_planted_dead_head_and_keeps_head_size(tmp_path):
+    from pruningbench.checkpoint import load_pruned, save_pruned
+    from pruningbench.config import PruneConfig
+    from pruningbench.methods.importance import create_criterion
+    from pruningbench.pipeline.prune import prune_to_speedup
+
+    model = create_model("vit_small_patch16_224", num_classes=10, image_size=32)
+    attention = model.blocks[0].attn
+    with torch.no_grad():  # head 2 of block 0 is dead (q, k, v and its proj inputs); the others carry a bias tag
+        attention.qkv.weight.view(3, 6, 64, 384)[:, 2] = 0.0
+        attention.proj.weight.view(384, 6, 64)[:, 2] = 0.0
+        attention.qkv.bias.view(3, 6, 64)[0, :, 0] = torch.tensor([100.0, 101, 0, 103, 104, 105])
+        attention.qkv.bias.view(3, 6, 64)[:, 2] = 0.0
+    outcome = prune_to_speedup(model, create_criterion("MagnitudeL2"), torch.randn(1, 3, 32, 32),
+                               PruneConfig(speedup=2, attention="heads"))
+    assert 2.0 <= outcome.achieved_speedup <= 2.02
+    heads = [block.attn.num_heads for block in model.blocks]
+    assert all(block.attn.head_dim == 64 for block in model.blocks) and min(heads) >= 1 and sum(heads) < 6 * 12
+    for block in model.blocks:
+        assert block.attn.qkv.out_features == 3 * block.attn.num_heads * 64 == 3 * block.attn.proj.in_features
+    tags = attention.qkv.bias.view(3, attention.num_heads, 64)[0, :, 0].tolist()
+    assert tags == sorted(tags) and set(tags) <= {100.0, 101.0, 103.0, 104.0, 105.0}  # the dead head went first
+    save_pruned(model, tmp_path / "vit.pt", "vit_small_patch16_224", 10, 3, 32)
+    loaded = load_pruned(tmp_path / "vit.pt")
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(images), model.eval()(images), atol=1e-5)
+    assert [block.attn.num_heads for block in loaded.blocks] == heads

@@ -15,11 +15,13 @@ def _calibration(shape: tuple[int, ...], classes: int, images: int = 8) -> list:
     return [(torch.randn(images, *shape, generator=generator), torch.randint(0, classes, (images,), generator=generator))]
 
 
-def _prune_and_check(model_name: str, criterion: str, scope: str, speedup: float, shape=(3, 32, 32)) -> None:
+def _prune_and_check(
+    model_name: str, criterion: str, scope: str, speedup: float, shape=(3, 32, 32), attention: str = "head_dims"
+) -> None:
     model = create_model(model_name, num_classes=10, in_channels=shape[0], image_size=shape[-1])
     outcome = prune_to_speedup(
-        model, create_criterion(criterion), torch.randn(1, *shape), PruneConfig(speedup=speedup, scope=scope),
-        _calibration(shape, 10),
+        model, create_criterion(criterion), torch.randn(1, *shape),
+        PruneConfig(speedup=speedup, scope=scope, attention=attention), _calibration(shape, 10),
     )
     assert speedup <= outcome.achieved_speedup <= 1.01 * speedup
     assert model(torch.randn(2, *shape)).shape == (2, 10)
@@ -71,11 +73,18 @@ def test_every_criterion_on_vit_small_at_3x_or_a_clear_not_applicable(criterion)
         _prune_and_check("vit_small_patch16_224", criterion, "protected_global", 3.0, shape=(3, 32, 32))
 
 
+@pytest.mark.parametrize("criterion", sorted(set(CRITERIA.names()) - set(VIT_NOT_APPLICABLE)))
+def test_every_applicable_criterion_removes_whole_vit_heads_at_3x(criterion):
+    _prune_and_check("vit_small_patch16_224", criterion, "protected_global", 3.0, attention="heads")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("criterion", sorted(set(CRITERIA.names()) - set(VIT_NOT_APPLICABLE)))
-@pytest.mark.parametrize("speedup", [2.0, 4.0])
-def test_vit_grid(criterion, speedup):
-    _prune_and_check("vit_small_patch16_224", criterion, "protected_global", speedup, shape=(3, 64, 64))
+@pytest.mark.parametrize("speedup", [2.0, 3.0, 4.0])
+@pytest.mark.parametrize("attention", ["head_dims", "heads"])
+def test_vit_grid(criterion, speedup, attention):
+    _prune_and_check("vit_small_patch16_224", criterion, "protected_global", speedup, shape=(3, 64, 64),
+                     attention=attention)
 
 
 # forward-only criteria; the loss-based ones need box targets: tests/pipeline/test_detection.py
