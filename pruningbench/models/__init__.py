@@ -30,11 +30,18 @@ def create_model(
     builder = MODELS.get(name)
     accepted = inspect.signature(builder).parameters
     options: dict[str, object] = {"image_size": image_size} if "image_size" in accepted else {}
-    if pretrained:
-        if "pretrained" not in accepted:
-            raise UserError(f"model {name!r} has no library weights; train it or set task.base_checkpoint")
-        options["pretrained"] = True
-    return builder(num_classes=num_classes, in_channels=in_channels, **options)
+    if not pretrained:
+        return builder(num_classes=num_classes, in_channels=in_channels, **options)
+    if "pretrained" not in accepted:
+        raise UserError(f"model {name!r} has no library weights; train it or set task.base_checkpoint")
+    try:
+        return builder(num_classes=num_classes, in_channels=in_channels, pretrained=True, **options)
+    except (OSError, RuntimeError) as error:  # offline, no weight file, a corrupt download (hash check)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(
+            f"model {name!r}: its library weights could not be loaded ({reason}); connect to the internet once, "
+            "or set task.base_checkpoint to a local state_dict"
+        ) from None
 
 
 import_submodules(__name__)

@@ -32,12 +32,9 @@ def vit_small_patch16_224(
     size = image_size or DEFAULT_IMAGE_SIZE
     if size % 16:
         raise UserError(f"vit_small_patch16_224 needs an image size divisible by its 16 px patches, not {size}")
-    try:
-        return timm.create_model(
-            "vit_small_patch16_224", pretrained=pretrained, num_classes=num_classes, in_chans=in_channels, img_size=size
-        )
-    except (OSError, RuntimeError) as error:  # e.g. no network for the pretrained weights
-        raise UserError(f"vit_small_patch16_224: {str(error).splitlines()[0]}") from None
+    return timm.create_model(
+        "vit_small_patch16_224", pretrained=pretrained, num_classes=num_classes, in_chans=in_channels, img_size=size
+    )
 
 
 class _AttentionHeads:

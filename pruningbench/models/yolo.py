@@ -92,10 +92,7 @@ def yolov8m(num_classes: int, in_channels: int = 3, pretrained: bool = False) ->
     from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 
     if pretrained:
-        try:
-            model, _ = load_checkpoint("yolov8m.pt")
-        except (FileNotFoundError, ConnectionError, OSError) as error:
-            raise UserError(f"yolov8m pretrained weights: {str(error).splitlines()[0]}") from None
+        model, _ = load_checkpoint("yolov8m.pt")
         if model.nc != num_classes:
             raise UserError(f"pretrained yolov8m predicts {model.nc} classes, the dataset has {num_classes}")
         model = model.float()

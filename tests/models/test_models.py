@@ -94,3 +94,20 @@ def test_whole_head_pruning_removes_the_planted_dead_head_and_keeps_head_size(tm
     with torch.no_grad():
         assert torch.allclose(loaded(images), model.eval()(images), atol=1e-5)
     assert [block.attn.num_heads for block in loaded.blocks] == heads
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vit_small_patch16_224", "yolov8m"])
+def test_library_weights_unreachable_is_one_clear_error(name, monkeypatch, tmp_path):
+    import urllib.request
+
+    from pruningbench.errors import UserError
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.chdir(tmp_path)  # no yolov8m.pt lying around
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # read at call time, not the env
+    for module in ("urllib.request.urlopen", "socket.create_connection", "socket.getaddrinfo"):
+        monkeypatch.setattr(module, offline)
+    with pytest.raises(UserError, match=f"model '{name}': its library weights could not be loaded .*base_checkpoint"):
+        create_model(name, num_classes=80 if name == "yolov8m" else 1000, pretrained=True)
