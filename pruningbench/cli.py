@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+import yaml
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
@@ -41,14 +42,28 @@ ResultsDir = Annotated[Path, typer.Option("--results-dir", help="Where the store
 DbUrl = Annotated[
     Optional[str], typer.Option("--db-url", envvar="PRUNINGBENCH_DB_URL", help="SQLAlchemy URL (default: SQLite).")
 ]
+Settings = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", help="Override any config key, YAML value, repeatable: --set prune.attention=heads."),
+]
 
 
 def _store(results_dir: Path, db_url: str | None) -> ResultStore:
     return ResultStore(db_url or default_url(results_dir))
 
 
-def _overrides(**values: Any) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
+def _overrides(settings: list[str] | None, **values: Any) -> dict[str, Any]:
+    """The options given (None: not given), then every ``--set KEY=VALUE`` (its value read as YAML)."""
+    overrides = {key: value for key, value in values.items() if value is not None}
+    for setting in settings or []:
+        key, equals, value = setting.partition("=")
+        if not equals or not key.strip():
+            raise UserError(f"--set {setting!r}: expected KEY=VALUE, e.g. --set prune.attention=heads")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UserError(f"--set {setting!r}: the value is not valid YAML") from None
+    return overrides
 
 
 @cli.command()
@@ -61,6 +76,7 @@ def run(
     scope: Annotated[Optional[str], typer.Option(help="Override prune.scope.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Override seed.")] = None,
     data_root: Annotated[Optional[Path], typer.Option(help="Override task.data_root.")] = None,
+    settings: Settings = None,
     results_dir: ResultsDir = Path("results"),
     db_url: DbUrl = None,
     force: Annotated[bool, typer.Option(help="Run again even if this config is stored.")] = False,
@@ -69,6 +85,7 @@ def run(
     if (config is None) == (preset is None):
         raise UserError("give either a CONFIG file or --preset NAME")
     overrides = _overrides(
+        settings,
         **{"method.importance": importance, "method.regularizer": regularizer},
         **{"prune.speedup": speedup, "prune.scope": scope, "seed": seed},
         **{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir)},
@@ -87,11 +104,14 @@ def bench(
     speedups: Annotated[Optional[str], typer.Option(help="Comma-separated speed-ups to keep, e.g. 2,4.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds to keep.")] = None,
     data_root: Annotated[Optional[Path], typer.Option(help="Override task.data_root.")] = None,
+    settings: Settings = None,
     results_dir: ResultsDir = Path("results"),
     db_url: DbUrl = None,
 ) -> None:
     """Run a whole suite (skipping runs already stored) and print its leaderboards."""
-    overrides = _overrides(**{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir)})
+    overrides = _overrides(
+        settings, **{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir)}
+    )
     loaded = load_suite(suite)
     configs = loaded.expand(
         overrides, _split(methods, str, "--methods"), _split(speedups, float, "--speedups"), _split(seeds, int, "--seeds")

@@ -68,6 +68,29 @@ def test_real_entry_point_prints_no_traceback(tmp_path):
     assert done.stderr.strip().startswith("error:") and "prune.speedup" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [("prune.bogus=1", "unknown key 'prune.bogus'"), ("no-equals", "expected KEY=VALUE"),
+     ("prune.attention=whole", "prune.attention: Input should be 'head_dims' or 'heads'")],
+)
+def test_bad_set_options_exit_2_with_one_line(monkeypatch, capsys, setting, expected):
+    code, _, err = _cli(monkeypatch, capsys, "run", "--preset", "quickstart", "--set", setting)
+    assert code == 2 and expected in err and err.strip().count("\n") == 0
+
+
+def test_set_overrides_any_key_with_a_yaml_value(tmp_path, monkeypatch, capsys):
+    results = tmp_path / "results"
+    sets = [f"task.dataset={TINY_DATASET}", "base_training.epochs=1", "finetune.epochs=0", "prune.protected_share=0.25"]
+    code, out, err = _cli(monkeypatch, capsys, "run", "--preset", "quickstart", "--results-dir", str(results),
+                          *[arg for setting in sets for arg in ("--set", setting)])
+    assert code == 0, err
+    from pruningbench.store import ResultStore
+
+    (record,) = ResultStore.in_dir(results).records()
+    assert record.config["finetune"]["epochs"] == 0 and record.config["prune"]["protected_share"] == 0.25
+    assert "protected_share=0.25" in out  # its own board: a non-default protocol setting
+
+
 def test_list_shows_every_registry(monkeypatch, capsys):
     code, out, _ = _cli(monkeypatch, capsys, "list")
     assert code == 0
