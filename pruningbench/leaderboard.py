@@ -21,7 +21,8 @@ from pruningbench.record import RunRecord
 from pruningbench.stats import FriedmanResult, average_ranks, friedman, indistinguishable_ranges, mean_ci, nemenyi_cd
 
 __all__ = [
-    "Board", "Row", "TrackSummary", "build_boards", "method_label", "render", "summarize_tracks", "FORMATS", "COLUMNS"
+    "Board", "Row", "TrackSummary", "build_boards", "method_label", "prune_setting", "render", "summarize_tracks", "FORMATS",
+    "COLUMNS",
 ]
 
 COLUMNS = [
@@ -102,7 +103,7 @@ class Board:
 SETTINGS = ("protected_share", "reconstruct", "attention")  # prune settings that change the protocol, not the method
 
 
-def _prune_setting(record: RunRecord) -> str:
+def prune_setting(record: RunRecord) -> str:
     """The run's non-default prune settings besides target and scope (``protected_share`` only where the scope uses
     it): runs that differ in them follow different protocols and are never pooled on one board."""
     prune = record.config.get("prune", {})
@@ -178,7 +179,7 @@ def build_boards(records: list[RunRecord], task: str | None = None) -> list[Boar
         if task is not None and record.task != task:
             continue
         track = "criteria" if record.regularizer is None else "regularizer"
-        board_key = (record.task, record.scope, record.target_speedup, track, _prune_setting(record))
+        board_key = (record.task, record.scope, record.target_speedup, track, prune_setting(record))
         cells.setdefault(board_key, {}).setdefault((record.importance, record.regularizer), []).append(record)
     boards = []
     for (task_name, scope, speedup, track, setting), methods in sorted(

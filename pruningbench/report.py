@@ -12,7 +12,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from pruningbench import plots
-from pruningbench.leaderboard import COLUMNS, TrackSummary, build_boards, render, summarize_tracks
+from pruningbench.leaderboard import COLUMNS, TrackSummary, build_boards, prune_setting, render, summarize_tracks
 from pruningbench.record import RunRecord
 
 __all__ = ["Figure", "write_report"]
@@ -65,13 +65,14 @@ class _Ranked:
 
 
 def _figures(records: list[RunRecord], summaries: list[TrackSummary], folder: Path) -> list[Figure]:
-    """Every figure of the report, one set per (task, scope)."""
-    by_board: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
+    """Every figure of the report, one set per (task, scope, non-default prune setting), as the boards are split."""
+    by_board: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
     for record in records:
-        by_board[(record.task, record.scope)].append(record)
+        by_board[(record.task, record.scope, prune_setting(record))].append(record)
     figures = []
-    for index, ((task, scope), runs) in enumerate(sorted(by_board.items())):
-        stem = f"{index:02d}-{_slug(task)}-{scope}"
+    for index, ((task, board_scope, setting), runs) in enumerate(sorted(by_board.items())):
+        stem = f"{index:02d}-{_slug(task)}-{board_scope}" + (f"-{_slug(setting)}" if setting else "")
+        scope = board_scope + (f" · {setting}" if setting else "")
         criteria_runs = [r for r in runs if r.regularizer is None]
         for speedup in sorted({r.target_speedup for r in criteria_runs}):
             at_speedup = [r for r in criteria_runs if r.target_speedup == speedup]

@@ -75,3 +75,12 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     subprocess.run([CHROMIUM, *flags, "--window-size=1200,2000", f"--screenshot={screenshot}", path.as_uri()],
                    capture_output=True, timeout=120, check=True)
     assert screenshot.stat().st_size > 10_000  # a real page was drawn, not a blank one
+
+
+def test_runs_under_another_prune_setting_get_their_own_board_and_figures(tmp_path):
+    heads = make_record("MagnitudeL2", 60.0, run_key="heads", config={"prune": {"attention": "heads"}})
+    html = write_report([make_record("MagnitudeL2", 70.0), heads], tmp_path).read_text()
+    assert "protected_global · attention=heads · criteria track" in html
+    figures = sorted(path.name for path in (tmp_path / "figures").glob("*-channels-2x.png"))
+    assert figures == ["00-resnet18-cifar-on-cifar100-protected_global-channels-2x.png",
+                       "01-resnet18-cifar-on-cifar100-protected_global-attention-heads-channels-2x.png"]
