@@ -42,7 +42,7 @@ class TaskConfig(_Strict):
     download: bool = False
     image_size: int | None = Field(default=None, ge=8)  # crop size for datasets that resize (ImageNet); None: standard
     workers: int = Field(default=0, ge=0)  # data-loading worker processes
-    pretrained: bool = False  # start from the model library's own weights (downloads them); skips base training
+    pretrained: bool | Path = False  # the library's weights: true fetches them (cached), a path reads that file
     base_checkpoint: Path | None = None  # a trained base model's state_dict; skips base training
 
     @field_validator("model")
@@ -153,6 +153,8 @@ class RunConfig(_Strict):
         root = self.task.data_root
         if root is not None and not self.task.download and not root.exists():
             raise ValueError(f"task.data_root {str(root)!r} does not exist")
+        if isinstance(self.task.pretrained, Path) and not self.task.pretrained.is_file():
+            raise ValueError(f"task.pretrained {str(self.task.pretrained)!r} is not a file (or true/false)")
         if self.task.base_checkpoint is not None and not self.task.base_checkpoint.is_file():
             raise ValueError(f"task.base_checkpoint {str(self.task.base_checkpoint)!r} is not a file")
         if self.method.regularizer is not None and self.sparsify is None:

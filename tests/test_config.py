@@ -97,3 +97,13 @@ def test_identities_ignore_settings_left_at_their_defaults():
     spelled_out = load_preset("quickstart", {"calibration.batches": 10, "finetune.warmup_epochs": 0, "task.workers": 0})
     assert plain.run_key() == spelled_out.run_key() and plain.base_key() == spelled_out.base_key()
     assert plain.run_key() != load_preset("quickstart", {"calibration.batches": 11}).run_key()
+
+
+def test_pretrained_is_true_false_or_an_existing_weights_file(tmp_path: Path):
+    weights = tmp_path / "resnet18.pth"
+    weights.write_bytes(b"")
+    assert load_preset("imagenet-resnet18", {"task.pretrained": str(weights), "task.data_root": str(tmp_path)}
+                       ).task.pretrained == weights
+    assert load_preset("imagenet-resnet18", {"task.pretrained": True, "task.data_root": str(tmp_path)}).task.pretrained is True
+    with pytest.raises(UserError, match="task.pretrained '/no/such.pth' is not a file"):
+        load_preset("imagenet-resnet18", {"task.pretrained": "/no/such.pth", "task.data_root": str(tmp_path)})

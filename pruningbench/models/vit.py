@@ -12,6 +12,8 @@ The attention products' MACs shrink with the share of units kept either way. Aft
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import timm
 import torch
 from timm.models.vision_transformer import Attention, VisionTransformer
@@ -26,14 +28,18 @@ DEFAULT_IMAGE_SIZE = 224
 
 @MODELS.register("vit_small_patch16_224")
 def vit_small_patch16_224(
-    num_classes: int, in_channels: int = 3, pretrained: bool = False, image_size: int | None = None
+    num_classes: int, in_channels: int = 3, pretrained: bool | Path = False, image_size: int | None = None
 ) -> VisionTransformer:
-    """timm's ViT-S/16 for ``image_size`` inputs (position embeddings sized to it); timm's weights when pretrained."""
+    """timm's ViT-S/16 for ``image_size`` inputs (position embeddings sized to it); timm's weights when pretrained,
+    from the Hugging Face hub or, given a path, from that file (``.safetensors``/``.bin``/``.pth``); timm resizes the
+    position embedding and drops a classifier of another class count."""
     size = image_size or DEFAULT_IMAGE_SIZE
     if size % 16:
         raise UserError(f"vit_small_patch16_224 needs an image size divisible by its 16 px patches, not {size}")
+    weights_file = {"file": str(pretrained)} if isinstance(pretrained, Path) else None
     return timm.create_model(
-        "vit_small_patch16_224", pretrained=pretrained, num_classes=num_classes, in_chans=in_channels, img_size=size
+        "vit_small_patch16_224", pretrained=bool(pretrained), pretrained_cfg_overlay=weights_file,
+        num_classes=num_classes, in_chans=in_channels, img_size=size,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -82,19 +83,22 @@ def split_c2f_blocks(model: nn.Module) -> nn.Module:
 
 
 @MODELS.register("yolov8m")
-def yolov8m(num_classes: int, in_channels: int = 3, pretrained: bool = False) -> nn.Module:
+def yolov8m(num_classes: int, in_channels: int = 3, pretrained: bool | Path = False) -> nn.Module:
     """ultralytics' ``yolov8m.yaml`` with ``num_classes`` classes, C2f blocks split for DepGraph.
 
     ``pretrained`` loads ``yolov8m.pt`` (COCO, 80 classes) the way ultralytics does: a file of that name in the
-    working directory, else ultralytics downloads it.
+    working directory, else ultralytics downloads it; given a path, that ultralytics checkpoint.
     """
     from ultralytics.cfg import get_cfg
     from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 
+    if isinstance(pretrained, Path) and pretrained.suffix != ".pt":
+        raise UserError(f"yolov8m weights {str(pretrained)!r}: ultralytics reads .pt checkpoints only")
     if pretrained:
-        model, _ = load_checkpoint("yolov8m.pt")
-        if model.nc != num_classes:
-            raise UserError(f"pretrained yolov8m predicts {model.nc} classes, the dataset has {num_classes}")
+        model, _ = load_checkpoint(str(pretrained) if isinstance(pretrained, Path) else "yolov8m.pt")
+        classes = model.model[-1].nc  # the Detect head's
+        if classes != num_classes:
+            raise UserError(f"pretrained yolov8m predicts {classes} classes, the dataset has {num_classes}")
         model = model.float()
     else:
         model = DetectionModel("yolov8m.yaml", ch=in_channels, nc=num_classes, verbose=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,7 @@ def obtain_base_model(config: RunConfig, workload: Workload, device: torch.devic
         _load_checkpoint(model, config.task.base_checkpoint)
     elif config.task.pretrained:
         log.info("base model: %s with the library's pretrained weights", config.task.model)
-        model = create_model(config.task.model, **shape, pretrained=True).to(device)
+        model = create_model(config.task.model, **shape, pretrained=config.task.pretrained).to(device)
     else:
         log.info("base model: training %s for %d epochs", config.task.model, config.base_training.epochs)
         workload.train(model, config.base_training, config.base_seed, desc="base training")
@@ -72,7 +73,11 @@ def obtain_base_model(config: RunConfig, workload: Workload, device: torch.devic
 
 
 def _load_checkpoint(model: nn.Module, path: Path) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"task.base_checkpoint {str(path)!r} is not a readable state_dict: {first}") from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     try:
         model.load_state_dict(state)

@@ -109,5 +109,48 @@ def test_library_weights_unreachable_is_one_clear_error(name, monkeypatch, tmp_p
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # read at call time, not the env
     for module in ("urllib.request.urlopen", "socket.create_connection", "socket.getaddrinfo"):
         monkeypatch.setattr(module, offline)
-    with pytest.raises(UserError, match=f"model '{name}': its library weights could not be loaded .*base_checkpoint"):
+    with pytest.raises(UserError, match=f"model '{name}': its library weights could not be loaded .*task.pretrained"):
         create_model(name, num_classes=80 if name == "yolov8m" else 1000, pretrained=True)
+
+
+def _weights_file(name: str, path):
+    """A weights file in the library's own format, from a freshly initialized library model."""
+    if name == "resnet18":
+        from torchvision import models
+
+        source = models.resnet18(num_classes=1000)
+        torch.save(source.state_dict(), path)
+        return source.conv1.weight
+    if name == "vit_small_patch16_224":
+        import timm
+        from safetensors.torch import save_file
+
+        source = timm.create_model(name, num_classes=1000)
+        save_file(source.state_dict(), str(path))
+        return source.patch_embed.proj.weight
+    from ultralytics.nn.tasks import DetectionModel
+
+    source = DetectionModel("yolov8m.yaml", nc=80, verbose=False)
+    torch.save({"model": source.half()}, path)  # ultralytics' checkpoint layout
+    return source.model[0].conv.weight.float()
+
+
+@pytest.mark.parametrize(("name", "suffix"), [("resnet18", ".pth"), ("vit_small_patch16_224", ".safetensors"),
+                                              ("yolov8m", ".pt")])
+def test_library_weights_from_a_local_file(name, suffix, tmp_path):
+    expected = _weights_file(name, tmp_path / f"weights{suffix}")
+    classes = 80 if name == "yolov8m" else 10  # a detector keeps its classes; a classifier gets a fresh head
+    model = create_model(name, num_classes=classes, image_size=32, pretrained=tmp_path / f"weights{suffix}")
+    first = {"resnet18": lambda m: m.conv1.weight, "vit_small_patch16_224": lambda m: m.patch_embed.proj.weight,
+             "yolov8m": lambda m: m.model[0].conv.weight}[name](model)
+    assert torch.equal(first, expected)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "vit_small_patch16_224", "yolov8m"])
+def test_an_unreadable_weights_file_is_one_clear_error(name, tmp_path):
+    from pruningbench.errors import UserError
+
+    path = tmp_path / "weights.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match=f"model '{name}': weights file '{path}' could not be loaded"):
+        create_model(name, num_classes=80, image_size=32, pretrained=path)
