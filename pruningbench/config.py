@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pruningbench.data import DATASETS
-from pruningbench.errors import UserError
+from pruningbench.errors import UserError, first_line
 from pruningbench.methods.importance import CRITERIA
 from pruningbench.methods.regularizers import REGULARIZERS
 from pruningbench.models import MODELS
@@ -247,7 +247,7 @@ def _read_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise UserError(f"config file {str(path)!r} not found") from None
     except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        raise UserError(f"{path}: not valid YAML ({first_line(error)})") from None
 
 
 def load_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pruningbench.config import PRESET_DIR, RunConfig, explain_validation_error, load_preset
-from pruningbench.errors import UserError
+from pruningbench.errors import UserError, first_line
 
 __all__ = ["Suite", "load_suite", "suite_names"]
 
@@ -96,6 +96,6 @@ def load_suite(name_or_path: str) -> Suite:
     try:
         return Suite.model_validate(yaml.safe_load(path.read_text()))
     except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        raise UserError(f"{path}: not valid YAML ({first_line(error)})") from None
     except ValidationError as error:
         raise UserError(explain_validation_error(error, str(path))) from None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pruningbench.data import DATASETS
-from pruningbench.errors import UserError
+from pruningbench.errors import UserError, first_line
 
 DEFAULT_SIZE = 640
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -39,7 +39,7 @@ def coco(data_root: Path | None, download: bool = False, image_size: int | None 
     try:
         info = check_det_dataset(yaml, autodownload=download)
     except (FileNotFoundError, SyntaxError, KeyError, ValueError) as error:
-        raise UserError(f"task.data_root: {str(error).strip().splitlines()[0]}") from None
+        raise UserError(f"task.data_root: {first_line(error)}") from None
     train_images = _images(info["train"])
     if not train_images:
         raise UserError(f"task.data_root: no training images under {info['train']}")

@@ -13,7 +13,7 @@ from pathlib import Path
 from torchvision import datasets, transforms
 
 from pruningbench.data import DATASETS, DataSplits
-from pruningbench.errors import UserError
+from pruningbench.errors import UserError, first_line
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -51,7 +51,7 @@ def imagenet(data_root: Path | None, download: bool = False, image_size: int | N
         train = datasets.ImageFolder(str(root / "train"), transform=train_tf)
         val = datasets.ImageFolder(str(root / "val"), transform=eval_tf)
     except (FileNotFoundError, OSError) as error:
-        raise UserError(f"task.data_root {str(root)!r}: {str(error).splitlines()[0]}") from None
+        raise UserError(f"task.data_root {str(root)!r}: {first_line(error)}") from None
     if train.classes != val.classes:
         raise UserError(f"task.data_root {str(root)!r}: train/ and val/ have different class folders")
     return DataSplits(train=train, test=val, num_classes=len(train.classes), input_shape=(3, size, size))

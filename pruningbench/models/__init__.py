@@ -9,7 +9,7 @@ from typing import Protocol
 
 from torch import nn
 
-from pruningbench.errors import UserError
+from pruningbench.errors import UserError, first_line
 from pruningbench.registry import Registry, import_submodules
 
 __all__ = ["MODELS", "create_model"]
@@ -42,7 +42,7 @@ def create_model(
         return builder(num_classes=num_classes, in_channels=in_channels, pretrained=pretrained, **options)
     # offline, an unreadable or mismatched file, a corrupt download (ultralytics reports a bad file as TypeError)
     except (OSError, RuntimeError, EOFError, TypeError, pickle.UnpicklingError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         if isinstance(pretrained, Path):
             raise UserError(f"model {name!r}: weights file {str(pretrained)!r} could not be loaded ({reason})") from None
         raise UserError(

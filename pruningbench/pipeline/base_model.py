@@ -13,7 +13,7 @@ from torch import nn
 
 from pruningbench.checkpoint import atomic_save
 from pruningbench.config import RunConfig
-from pruningbench.errors import UserError
+from pruningbench.errors import UserError, first_line
 from pruningbench.models import create_model
 from pruningbench.pipeline.workload import Workload
 from pruningbench.seeding import seed_everything
@@ -76,11 +76,9 @@ def _load_checkpoint(model: nn.Module, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"task.base_checkpoint {str(path)!r} is not a readable state_dict: {first}") from None
+        raise UserError(f"task.base_checkpoint {str(path)!r} is not a readable state_dict: {first_line(error)}") from None
     state = state.get("state_dict", state) if isinstance(state, dict) else state
     try:
         model.load_state_dict(state)
     except (RuntimeError, AttributeError) as error:
-        first = str(error).strip().splitlines()[0]
-        raise UserError(f"task.base_checkpoint {str(path)!r} does not fit the model: {first}") from None
+        raise UserError(f"task.base_checkpoint {str(path)!r} does not fit the model: {first_line(error)}") from None
