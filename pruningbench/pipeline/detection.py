@@ -69,10 +69,10 @@ class DetectionWorkload(Workload):
             raise UserError("detection recipes use ultralytics' cosine schedule: set schedule: cosine")
         if recipe.mixup or recipe.cutmix:
             raise UserError("detection recipes use ultralytics' own augmentation: set mixup and cutmix to 0")
-        saved = torch.load(checkpoint, map_location=self.device, weights_only=True) if (
-            checkpoint is not None and checkpoint.is_file()) else None
         if recipe.epochs == 0:
             return 0.0
+        saved = torch.load(checkpoint, map_location=self.device, weights_only=True) if (
+            checkpoint is not None and checkpoint.is_file()) else None
         if saved is not None and saved["epoch"] >= recipe.epochs:  # finished, but its caller stopped before storing
             model.load_state_dict(saved["ema"])
             return float(saved["seconds"])

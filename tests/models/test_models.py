@@ -98,17 +98,19 @@ def test_whole_head_pruning_removes_the_planted_dead_head_and_keeps_head_size(tm
 
 @pytest.mark.parametrize("name", ["resnet18", "vit_small_patch16_224", "yolov8m"])
 def test_library_weights_unreachable_is_one_clear_error(name, monkeypatch, tmp_path):
-    import urllib.request
+    import socket
 
     from pruningbench.errors import UserError
 
     def offline(*args, **kwargs):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+        raise OSError("[Errno -3] Temporary failure in name resolution (network blocked by the test)")
 
     monkeypatch.chdir(tmp_path)  # no yolov8m.pt lying around
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # read at call time, not the env
-    for module in ("urllib.request.urlopen", "socket.create_connection", "socket.getaddrinfo"):
-        monkeypatch.setattr(module, offline)
+    # no connection can leave this process: name lookups and every socket connect fail, as on an offline machine
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+    monkeypatch.setattr(socket.socket, "connect", offline)
+    monkeypatch.setattr(socket.socket, "connect_ex", offline)
     with pytest.raises(UserError, match=f"model '{name}': its library weights could not be loaded .*task.pretrained"):
         create_model(name, num_classes=80 if name == "yolov8m" else 1000, pretrained=True)
 
