@@ -46,3 +46,26 @@ def tiny_config(tmp_path: Path):
         return load_preset("quickstart", {**base, **overrides})
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server on loopback for the whole session (skips with the reason where none can start)."""
+    from tests.postgres import PostgresServer
+
+    server = PostgresServer()
+    reason = server.start()
+    if reason:
+        server.stop()
+        pytest.skip(reason)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:
+    """An empty store: SQLite in ``tmp_path``, and the same test again on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        (tmp_path / "results").mkdir(exist_ok=True)
+        return f"sqlite:///{tmp_path / 'results' / 'pruningbench.db'}"
+    return request.getfixturevalue("postgres_server").new_database()

@@ -16,6 +16,7 @@ from pruningbench.config import RunConfig
 from pruningbench.methods.importance import create_criterion
 from pruningbench.metrics import measure_latency
 from pruningbench.pipeline.base_model import obtain_base_model
+from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.pipeline.prune import prune_to_speedup
 from pruningbench.pipeline.sparsify import sparsify
 from pruningbench.pipeline.workload import workload_for
@@ -41,6 +42,8 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     if not force and (stored := store.find(run_key)) is not None:
         log.info("already stored as run %s (use --force to run again)", stored.run_id[:8])
         return stored
+    hooks = current_hooks()
+    hooks.progress("load data")
     device = resolve_device(config.device)
     workload = workload_for(config, device)
     base = obtain_base_model(config, workload, device)
@@ -51,19 +54,28 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     criterion = create_criterion(config.method.importance, config.seed)
     needs_data = criterion.calibrated or config.prune.reconstruct != "none"
     calibration = workload.calibration(config.calibration, config.seed) if needs_data else None
-    reg_time = sparsify(model, config, workload, device, calibration) if config.method.regularizer else None
+    if config.method.regularizer:
+        hooks.progress("sparsify")
+        reg_time = sparsify(model, config, workload, device, calibration)
+        seed_everything(config.seed)  # what follows does not depend on whether this run or another built the stage
+    else:
+        reg_time = None
+    hooks.progress("prune")
     log.info(
         "prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup
     )
     timing = (tuple(workload.input_shape), config.latency.batch_size, config.latency.warmup, config.latency.repeats)
     base_latency = measure_latency(model, *timing)
     outcome = prune_to_speedup(model, criterion, example, config.prune, calibration)
+    hooks.progress("evaluate")
     before_finetune = workload.evaluate(model, desc="pruned evaluation")[workload.metric]
     finetune_time = workload.train(model, config.finetune, config.seed, desc="finetune")
+    hooks.progress("evaluate")
     pruned_metrics = workload.evaluate(model, desc="final evaluation")
     pruned_metric = pruned_metrics[workload.metric]
     latency = measure_latency(model, *timing)
 
+    hooks.progress("store")
     run_id = uuid.uuid4().hex
     model_path = f"models/{run_id}.pt"
     save_pruned(

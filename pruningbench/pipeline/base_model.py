@@ -15,6 +15,7 @@ from pruningbench.checkpoint import atomic_save
 from pruningbench.config import RunConfig
 from pruningbench.errors import UserError, first_line
 from pruningbench.models import create_model
+from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.pipeline.workload import Workload
 from pruningbench.seeding import seed_everything
 
@@ -39,8 +40,8 @@ def base_cache_path(config: RunConfig) -> Path:
 
 
 def obtain_base_model(config: RunConfig, workload: Workload, device: torch.device) -> TrainedBase:
-    """Load the cached base model of ``config``, or build it and cache it: load ``task.base_checkpoint``, or the
-    library's weights (``task.pretrained``), or train it with ``base_training``."""
+    """The cached base model of ``config``; built first when missing (by one run only, when several share it): load
+    ``task.base_checkpoint``, or the library's weights (``task.pretrained``), or train it with ``base_training``."""
     seed_everything(config.base_seed)  # the initial weights
     shape = {
         "num_classes": workload.num_classes, "in_channels": workload.input_shape[0], "image_size": workload.input_shape[-1]
@@ -48,12 +49,22 @@ def obtain_base_model(config: RunConfig, workload: Workload, device: torch.devic
     model = create_model(config.task.model, **shape).to(device)
     cache = base_cache_path(config)
     if cache.is_file():
-        payload = torch.load(cache, map_location=device, weights_only=True)
-        model.load_state_dict(payload["state_dict"])
-        log.info("base model: reused %s (%.2f)", cache, payload["metric"])
-        metrics = payload.get("metrics", {workload.metric: payload["metric"]})
-        return TrainedBase(model, payload["metric"], payload["train_time"], metrics)
+        log.info("base model: reusing %s", cache)
+    else:
+        with current_hooks().exclusive(f"base model {config.base_key()}"):  # one run builds it, the others wait
+            if not cache.is_file():
+                _build(model, config, workload, device, shape, cache)
+    payload = torch.load(cache, map_location=device, weights_only=True)
+    model.load_state_dict(payload["state_dict"])
+    metrics = payload.get("metrics", {workload.metric: payload["metric"]})
+    return TrainedBase(model, payload["metric"], payload["train_time"], metrics)
 
+
+def _build(
+    model: nn.Module, config: RunConfig, workload: Workload, device: torch.device, shape: dict[str, int], cache: Path
+) -> None:
+    """Load ``task.base_checkpoint``, or the library's weights, or train ``model``; evaluate it and cache it."""
+    current_hooks().progress("base model")
     started = time.perf_counter()
     if config.task.base_checkpoint is not None:
         _load_checkpoint(model, config.task.base_checkpoint)
@@ -69,7 +80,6 @@ def obtain_base_model(config: RunConfig, workload: Workload, device: torch.devic
     payload = {"state_dict": model.state_dict(), "metric": metric, "metrics": metrics, "train_time": train_time}
     atomic_save(payload, cache)
     log.info("base model: %s %.2f, cached at %s", workload.metric, metric, cache)
-    return TrainedBase(model, metric, train_time, metrics)
 
 
 def _load_checkpoint(model: nn.Module, path: Path) -> None:

@@ -31,6 +31,7 @@ from pruningbench.data.coco import DetectionData
 from pruningbench.errors import UserError
 from pruningbench.methods.importance import Batch
 from pruningbench.methods.regularizers import Regularizer
+from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.pipeline.workload import Workload
 
 if TYPE_CHECKING:
@@ -85,6 +86,9 @@ class DetectionWorkload(Workload):
             "save": False, "project": str(self.project), "name": desc.replace(" ", "-"), "exist_ok": True,
         })
         trainer.model = model  # train this module, not a fresh one built from the YAML
+        hooks = current_hooks()
+        trainer.add_callback("on_train_epoch_start", lambda t: hooks.progress(
+            desc, t.epoch + 1, recipe.epochs, t.epoch / recipe.epochs))
         if regularizer is not None:
             trainer.add_callback("on_pretrain_routine_end", lambda t: t.optimizer.register_step_pre_hook(
                 lambda *_: regularizer.apply()))

@@ -19,6 +19,7 @@ from pruningbench.config import RunConfig
 from pruningbench.methods.importance import Batch, create_criterion
 from pruningbench.methods.regularizers import Regularizer, SparsifyContext, create_regularizer
 from pruningbench.pipeline.group import build_groups, output_layers
+from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.pipeline.prune import plan_pruning
 from pruningbench.pipeline.workload import Workload
 
@@ -44,11 +45,21 @@ def sparsify(
     regularizer = create_regularizer(config.method.regularizer, config.sparsify)
     cache = sparse_cache_path(config, regularizer)
     if cache.is_file():
-        payload = torch.load(cache, map_location=device, weights_only=True)
-        model.load_state_dict(payload["state_dict"])
-        log.info("sparsify: reused %s (Reg Time %.1f s)", cache, payload["reg_time"])
-        return float(payload["reg_time"])
+        log.info("sparsify: reusing %s", cache)
+    else:
+        with current_hooks().exclusive(f"sparsified model {cache.stem}"):  # one run builds it, the others wait
+            if not cache.is_file():
+                _build(model, config, workload, device, calibration, regularizer, cache)
+    payload = torch.load(cache, map_location=device, weights_only=True)
+    model.load_state_dict(payload["state_dict"])
+    return float(payload["reg_time"])
 
+
+def _build(
+    model: nn.Module, config: RunConfig, workload: Workload, device: torch.device, calibration: list[Batch] | None,
+    regularizer: Regularizer, cache: Path,
+) -> None:
+    """Train ``model`` under ``regularizer`` (resuming from the last epoch checkpoint) and cache the result."""
     started = time.perf_counter()
     example = torch.zeros(1, *workload.input_shape, device=device)  # for tracing only
     regularizer.attach(_context(model, config, example, regularizer, calibration))
@@ -65,7 +76,6 @@ def sparsify(
     atomic_save({"state_dict": model.state_dict(), "reg_time": reg_time}, cache)
     partial.unlink(missing_ok=True)
     log.info("sparsify: done in %.1f s, cached at %s", reg_time, cache)
-    return reg_time
 
 
 def _context(

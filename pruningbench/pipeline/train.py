@@ -21,6 +21,7 @@ from tqdm import tqdm
 from pruningbench.checkpoint import atomic_save
 from pruningbench.config import Recipe
 from pruningbench.methods.regularizers import Regularizer
+from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.seeding import seed_everything
 
 __all__ = ["train"]
@@ -99,10 +100,12 @@ def train(
     mixing = _mixing(recipe, num_classes)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing) if mixing is None else SoftTargetCrossEntropy()
     model.train()
+    hooks = current_hooks()
     for epoch in range(start_epoch, recipe.epochs):
         _seed_epoch(loader, seed, epoch)
         progress = tqdm(loader, desc=f"{desc} {epoch + 1}/{recipe.epochs}", leave=False, mininterval=1.0)
-        for images, labels in progress:
+        for step, (images, labels) in enumerate(progress):
+            hooks.progress(desc, epoch + 1, recipe.epochs, (epoch + step / len(loader)) / recipe.epochs)
             images, labels = images.to(device), labels.to(device)
             if mixing is not None:  # soft targets, label smoothing included
                 images, labels = mixing(images, labels)
