@@ -7,13 +7,14 @@ A component becomes available everywhere (configs, CLI, leaderboards) by decorat
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 from pruningbench.errors import UserError
 
-__all__ = ["Registry", "import_submodules"]
+__all__ = ["Registry", "import_submodules", "load_plugins"]
 
 T = TypeVar("T")
 
@@ -59,3 +60,19 @@ def import_submodules(package_name: str) -> None:
     package = importlib.import_module(package_name)
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package_name}.{module.name}")
+
+
+PLUGINS_ENV = "PRUNINGBENCH_PLUGINS"
+
+
+def load_plugins() -> list[str]:
+    """Import the modules named in ``$PRUNINGBENCH_PLUGINS`` (comma-separated), so that the components they register
+    exist in this process: the CLI and every worker and run process call this, so a run queued with a user's own
+    criterion or dataset also runs on a worker."""
+    names = [name.strip() for name in os.environ.get(PLUGINS_ENV, "").split(",") if name.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise UserError(f"${PLUGINS_ENV}: module {name!r} cannot be imported ({error})") from None
+    return names

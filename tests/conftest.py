@@ -3,26 +3,16 @@
 import os
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # must precede the first tqdm import
+os.environ["PRUNINGBENCH_PLUGINS"] = "tests.plugin"  # the tiny dataset, in worker and run processes too
 
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from torch.utils.data import Subset  # noqa: E402
 
 from pruningbench.config import RunConfig, load_preset  # noqa: E402
-from pruningbench.data import DATASETS, DataSplits  # noqa: E402
-from pruningbench.data.embedded import fashion_mnist_embedded  # noqa: E402
-
-TINY_DATASET = "fashion_mnist_tiny"
-
-
-@DATASETS.register(TINY_DATASET)
-def fashion_mnist_tiny(data_root: Path | None = None, download: bool = False, image_size: int | None = None) -> DataSplits:
-    """The first 512 train / 256 test images of the embedded set: real data, seconds per epoch."""
-    full = fashion_mnist_embedded()
-    return DataSplits(Subset(full.train, range(512)), Subset(full.test, range(256)), full.num_classes, full.input_shape)
+from tests.plugin import TINY_DATASET  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)

@@ -31,6 +31,7 @@ from pruningbench.store.schema import Base
 __all__ = ["Database", "parse_url"]
 
 log = logging.getLogger(__name__)
+logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-connection notes are noise to a user
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 LEGACY_REVISION = "0001"  # the schema of stores written before migrations existed (their columns vary; 0002 mends)

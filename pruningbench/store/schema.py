@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "RunRow", "TaskRow", "StageClaimRow", "TASK_STATES", "FINISHED_STATES"]
+__all__ = ["Base", "RunRow", "TaskRow", "StageClaimRow", "TASK_STATES", "FINISHED_STATES", "ACTIVE_STATES"]
 
 # Constraint names that Alembic's batch mode (SQLite) can find again.
 NAMING = {
@@ -24,6 +24,7 @@ NAMING = {
 
 TASK_STATES = ("queued", "running", "done", "failed", "cancelled")
 FINISHED_STATES = ("done", "failed", "cancelled")
+ACTIVE_STATES = ("queued", "running")
 
 
 class Base(DeclarativeBase):

@@ -1,0 +1,18 @@
+"""The tests' own registered component, loaded through ``$PRUNINGBENCH_PLUGINS`` as a user's plug-in would be (so
+worker and run processes have it too): a tiny slice of the embedded dataset."""
+
+from pathlib import Path
+
+from torch.utils.data import Subset
+
+from pruningbench.data import DATASETS, DataSplits
+from pruningbench.data.embedded import fashion_mnist_embedded
+
+TINY_DATASET = "fashion_mnist_tiny"
+
+
+@DATASETS.register(TINY_DATASET)
+def fashion_mnist_tiny(data_root: Path | None = None, download: bool = False, image_size: int | None = None) -> DataSplits:
+    """The first 512 train / 256 test images of the embedded set: real data, seconds per epoch."""
+    full = fashion_mnist_embedded()
+    return DataSplits(Subset(full.train, range(512)), Subset(full.test, range(256)), full.num_classes, full.input_shape)
