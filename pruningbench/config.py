@@ -23,7 +23,8 @@ from pruningbench.models import MODELS
 from pruningbench.models.structure import AttentionUnit
 
 __all__ = [
-    "RunConfig", "Recipe", "SparsifyConfig", "explain_validation_error", "load_config", "load_preset", "parse_config", "preset_names"
+    "RunConfig", "Recipe", "SparsifyConfig", "explain_validation_error", "load_config", "load_preset", "parse_config",
+    "preset_names", "read_yaml",
 ]
 
 PRESET_DIR = Path(__file__).with_name("presets")
@@ -241,18 +242,25 @@ def parse_config(data: Any, source: str = "config", overrides: dict[str, Any] | 
         raise UserError(explain_validation_error(error, source)) from None
 
 
-def _read_yaml(path: Path) -> Any:
+def read_yaml(path: Path, what: str = "config file") -> Any:
+    """The YAML document in ``path``, or a one-line error: missing, a directory, unreadable, binary, not YAML."""
+    if path.is_dir():
+        raise UserError(f"{what} {str(path)!r} is a directory, not a YAML file")
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"config file {str(path)!r} not found") from None
+        raise UserError(f"{what} {str(path)!r} not found") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{what} {str(path)!r} is not a text file (YAML expected)") from None
+    except OSError as error:
+        raise UserError(f"{what} {str(path)!r} cannot be read: {error.strerror}") from None
     except yaml.YAMLError as error:
         raise UserError(f"{path}: not valid YAML ({first_line(error)})") from None
 
 
 def load_config(path: Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Load and validate a YAML run config."""
-    return parse_config(_read_yaml(Path(path)), str(path), overrides)
+    return parse_config(read_yaml(Path(path)), str(path), overrides)
 
 
 def preset_names() -> list[str]:

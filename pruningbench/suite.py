@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pruningbench.config import PRESET_DIR, RunConfig, explain_validation_error, load_preset
-from pruningbench.errors import UserError, first_line
+from pruningbench.config import PRESET_DIR, RunConfig, explain_validation_error, load_preset, read_yaml
+from pruningbench.errors import UserError
 
 __all__ = ["Suite", "load_suite", "suite_names"]
 
@@ -91,11 +90,8 @@ def load_suite(name_or_path: str) -> Suite:
         if name_or_path not in suite_names():
             raise UserError(f"unknown suite {name_or_path!r}; built-in: {', '.join(suite_names())}, or a YAML path")
         path = SUITE_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        raise UserError(f"suite file {str(path)!r} not found")
+    data = read_yaml(path, "suite file")
     try:
-        return Suite.model_validate(yaml.safe_load(path.read_text()))
-    except yaml.YAMLError as error:
-        raise UserError(f"{path}: not valid YAML ({first_line(error)})") from None
+        return Suite.model_validate(data)
     except ValidationError as error:
         raise UserError(explain_validation_error(error, str(path))) from None

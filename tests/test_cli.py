@@ -184,3 +184,60 @@ def test_killed_suite_resumes_without_redoing_runs_and_ends_with_the_report(tmp_
 def test_report_command_and_its_errors(tmp_path, monkeypatch, capsys):
     code, _, err = _cli(monkeypatch, capsys, "report", "--results-dir", str(tmp_path))
     assert code == 2 and "no stored results" in err
+
+
+def test_bench_with_local_workers_shows_the_queue_and_ends_with_the_boards(tmp_path, monkeypatch, capsys):
+    from pruningbench.store import ResultStore
+
+    suite, results = _tiny_suite(tmp_path), tmp_path / "results"
+    code, out, err = _cli(monkeypatch, capsys, "bench", str(suite), "--results-dir", str(results), "--jobs", "2",
+                          "--methods", "MagnitudeL2,Random", "--speedups", "2")
+    assert code == 0, err
+    assert "2 runs queued on 2 local workers" in out and "suite: 2 done · 0 running · 0 failed · 0 queued" in out
+    assert "criteria track" in out and "report: " in out
+    assert len(ResultStore.in_dir(results).records()) == 2
+    assert len(list((results / "logs").glob("worker-*.log"))) == 2
+
+
+def test_bench_enqueue_only_queues_and_never_twice(tmp_path, monkeypatch, capsys):
+    from pruningbench.execution.queue import TaskQueue
+    from pruningbench.store import ResultStore
+
+    suite, results = _tiny_suite(tmp_path), tmp_path / "results"
+    for _ in range(2):
+        code, out, err = _cli(monkeypatch, capsys, "bench", str(suite), "--results-dir", str(results), "--enqueue")
+        assert code == 0 and "queued 6 runs" in out, err
+    tasks = TaskQueue(ResultStore.in_dir(results).database).tasks()
+    assert len(tasks) == 6 and {task.state for task in tasks} == {"queued"}
+    assert ResultStore.in_dir(results).records() == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["run", "{dir}"], "is a directory, not a YAML file"),
+        (["run", "{binary}"], "is not a text file (YAML expected)"),
+        (["bench", "{binary}"], "suite file '{binary}' is not a text file"),
+        (["leaderboard", "--db-url", "results.db"], "is not a database URL"),
+        (["leaderboard", "--db-url", "postgresql+psycopg://nobody@127.0.0.1:9/x?connect_timeout=2"], "cannot be reached"),
+        (["leaderboard", "--results-dir", "{file}"], "is a file, not a directory"),
+        (["run", "--preset", "quickstart", "--results-dir", "{file}"], "is a file, not a directory"),
+        (["queue", "explode"], "unknown action 'explode'"),
+        (["queue", "cancel"], "give the task id"),
+        (["queue", "retry", "42", "--results-dir", "{dir}"], "no task with id 42"),
+        (["worker", "--gpus", "zero", "--results-dir", "{dir}"], "--gpus 'zero'"),
+    ],
+)
+def test_bad_paths_urls_and_queue_commands_exit_2_with_one_line(arguments, expected, tmp_path, monkeypatch, capsys):
+    if "psycopg" in " ".join(arguments):
+        pytest.importorskip("psycopg")
+    places = {"dir": tmp_path / "a-dir", "binary": tmp_path / "model.pt", "file": tmp_path / "notes.txt"}
+    places["dir"].mkdir()
+    places["binary"].write_bytes(bytes(range(256)) * 4)
+    places["file"].write_text("not a directory")
+    before = {path: path.read_bytes() for path in (places["binary"], places["file"])}
+    filled = [argument.format(**places) for argument in arguments]
+    code, _, err = _cli(monkeypatch, capsys, *filled)
+    assert code == 2 and expected.format(**places) in err, err
+    assert err.strip().count("\n") == 0 and "Traceback" not in err
+    assert {path: path.read_bytes() for path in before} == before  # nothing touched

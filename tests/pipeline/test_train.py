@@ -12,7 +12,7 @@ from pruningbench.errors import UserError
 from pruningbench.models import create_model
 from pruningbench.pipeline.train import _mixing, _optimizer
 from pruningbench.pipeline.workload import ClassificationWorkload
-from tests.conftest import fashion_mnist_tiny
+from tests.plugin import fashion_mnist_tiny
 
 CPU = torch.device("cpu")
 
