@@ -76,7 +76,7 @@ def load_pruned(path: Path) -> nn.Module:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         return _load_pickled_module(path)
-    except (OSError, EOFError, RuntimeError) as error:
+    except Exception as error:  # a truncated or foreign file fails inside the unpickler in many ways
         raise UserError(f"model file {str(path)!r} cannot be read: {first_line(error)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UserError(f"model file {str(path)!r} is not a pruned model saved by pruningbench")
