@@ -92,7 +92,8 @@ def main() -> None:
             print(f"{args.processes} processes x {args.records} records")
             for name, url in targets.items():
                 result = measure(url, args.processes, args.records)
-                print(f"{name:<10} errors {result['errors']} / lost {result['lost']} / duplicated {result['duplicated']}"
+                counts = f"errors {result['errors']} / lost {result['lost']} / duplicated {result['duplicated']}"
+                print(f"{name:<10} {counts}"
                       f"   {result['stores']} stores in {result['seconds']:.2f} s = {result['stores_per_s']:.0f}/s")
         finally:
             if server is not None:

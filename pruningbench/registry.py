@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from pruningbench.errors import UserError
 
-__all__ = ["Registry", "import_submodules", "load_plugins"]
+__all__ = ["Registry", "import_submodules", "load_plugins", "plugin_modules"]
 
 T = TypeVar("T")
 
@@ -65,11 +65,16 @@ def import_submodules(package_name: str) -> None:
 PLUGINS_ENV = "PRUNINGBENCH_PLUGINS"
 
 
+def plugin_modules() -> list[str]:
+    """The module names in ``$PRUNINGBENCH_PLUGINS``."""
+    return [name.strip() for name in os.environ.get(PLUGINS_ENV, "").split(",") if name.strip()]
+
+
 def load_plugins() -> list[str]:
     """Import the modules named in ``$PRUNINGBENCH_PLUGINS`` (comma-separated), so that the components they register
     exist in this process: the CLI and every worker and run process call this, so a run queued with a user's own
     criterion or dataset also runs on a worker."""
-    names = [name.strip() for name in os.environ.get(PLUGINS_ENV, "").split(",") if name.strip()]
+    names = plugin_modules()
     for name in names:
         try:
             importlib.import_module(name)

@@ -36,7 +36,8 @@ def test_a_pruned_model_is_plain_tensors_and_numbers_and_loads_back_exactly(prun
 
 def test_a_file_from_the_previous_release_loads_with_a_notice(pruned, tmp_path, caplog):
     path = tmp_path / "old.pt"
-    torch.save({"model": "resnet8_quick", "num_classes": 10, "in_channels": 1, "image_size": 28, "module": pruned}, path)
+    old = {"model": "resnet8_quick", "num_classes": 10, "in_channels": 1, "image_size": 28, "module": pruned}
+    torch.save(old, path)
     with pytest.raises(pickle.UnpicklingError):
         torch.load(path, weights_only=True)
     with caplog.at_level(logging.WARNING):

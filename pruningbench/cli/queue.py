@@ -20,13 +20,15 @@ QUEUE_ACTIONS = ("list", "cancel", "retry", "clear")
 
 @cli.command()
 def worker(
-    gpus: Annotated[Optional[str], typer.Option(help="GPU indices to use, e.g. 0,1, or cpu (default: every GPU).")] = None,
+    gpus: Annotated[
+        Optional[str], typer.Option(help="GPU indices to use, e.g. 0,1, or cpu (default: every GPU).")
+    ] = None,
     per_gpu: Annotated[int, typer.Option(min=1, help="Runs at once on each GPU (or on the CPU).")] = 1,
     max_runs: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many runs.")] = None,
     idle_exit: Annotated[bool, typer.Option(help="Stop once the queue is empty.")] = False,
     threads: Annotated[Optional[int], typer.Option(min=1, help="CPU threads per run (default: cores / runs).")] = None,
     stale_after: Annotated[
-        float, typer.Option(min=1, help="Requeue a running task whose worker has not heartbeaten for this many seconds.")
+        float, typer.Option(min=1, help="Requeue a running task whose worker sent no heartbeat for this many seconds.")
     ] = 60.0,
     results_dir: ResultsDir = Path("results"),
     db_url: DbUrl = None,

@@ -88,7 +88,7 @@ def bench(
     console.print(f"suite: {len(configs)} runs, {len(configs) - len(pending)} already stored, {len(pending)} to run")
     if enqueue:
         ids = TaskQueue(store.database).enqueue(pending, priority=priority)
-        console.print(f"queued {len(set(ids))} runs in {store.url}; start workers with: pruningbench worker --db-url URL")
+        console.print(f"queued {len(set(ids))} runs in {store.url}; workers run them: pruningbench worker --db-url URL")
         return
     if loaded.note:
         console.print(f"[bold]note:[/bold] {loaded.note}")
@@ -113,7 +113,8 @@ def _run_inline(configs: list[RunConfig], store: ResultStore) -> int:
             continue
         elapsed = time.perf_counter() - started
         eta = format_duration(elapsed / finished * (to_run - finished)) if finished else "?"
-        console.rule(f"run {index}/{len(configs)} · {describe(config)} · elapsed {format_duration(elapsed)} · ETA {eta}")
+        elapsed_text = format_duration(elapsed)
+        console.rule(f"run {index}/{len(configs)} · {describe(config)} · elapsed {elapsed_text} · ETA {eta}")
         run_experiment(config, store)
         finished += 1
     console.print(f"suite: done in {format_duration(time.perf_counter() - started)}")

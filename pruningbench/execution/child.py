@@ -1,17 +1,18 @@
 """One queued run, executed in a child process of a worker: its progress goes to the task row, a cancel stops it at
 the next stage or epoch boundary, and shared stages are built by one run while the others wait.
 
-The child dies with its worker (Linux parent-death signal), so a worker killed with ``kill -9`` leaves no run behind
-that could later write over its requeued successor.
+The child dies with its worker (a watchdog on the worker's pidfd), so a worker killed with ``kill -9`` leaves no run
+behind that would go on computing what its requeued successor computes again.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
+import select
 import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -24,9 +25,6 @@ from pruningbench.pipeline.hooks import RunCancelled, RunHooks, using_hooks
 __all__ = ["TaskHooks", "run_task"]
 
 log = logging.getLogger(__name__)
-
-PR_SET_PDEATHSIG = 1
-
 
 class TaskHooks(RunHooks):
     """Hooks of a run executed for a task: progress written (at most every ``interval_s`` within a stage and epoch,
@@ -63,17 +61,24 @@ class TaskHooks(RunHooks):
             self.queue.release_stage(key, self.task_id, self.attempt)
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel to kill this process when its worker dies; exit now if it already has."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:
+def _die_with_worker(worker_pid: int) -> None:
+    """Kill this process as soon as its worker exits (a watchdog thread waiting on the worker's pidfd), so that a
+    worker killed with ``kill -9`` leaves no run behind; exit now if the worker is already gone."""
+    try:
+        watched = os.pidfd_open(worker_pid)
+    except ProcessLookupError:
         os._exit(1)
 
+    def watch() -> None:
+        select.select([watched], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
 
-def run_task(db_url: str, task_id: int, attempt: int, gpu: int | None, threads: int, parent_pid: int) -> None:
+    threading.Thread(target=watch, name="worker-watchdog", daemon=True).start()
+
+
+def run_task(db_url: str, task_id: int, attempt: int, gpu: int | None, threads: int, worker_pid: int) -> None:
     """Entry point of the child process: run task ``task_id`` (attempt ``attempt``) and end it in the store."""
-    _die_with_parent(parent_pid)
+    _die_with_worker(worker_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the worker decides
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)  # before CUDA starts: this run sees its GPU only, as cuda:0

@@ -31,7 +31,9 @@ __all__ = ["run_with_workers", "queue_view"]
 POLL_S = 1.0
 
 
-def run_with_workers(configs: list[RunConfig], store: ResultStore, jobs: int, logs: Path, console: Console) -> list[Task]:
+def run_with_workers(
+    configs: list[RunConfig], store: ResultStore, jobs: int, logs: Path, console: Console
+) -> list[Task]:
     """Queue ``configs`` and run them on ``jobs`` new local workers; their tasks once all have ended."""
     queue = TaskQueue(store.database)
     batch = uuid.uuid4().hex[:12]

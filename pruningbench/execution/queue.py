@@ -202,7 +202,9 @@ class TaskQueue:
             ).scalar()
         return updated is None or bool(updated)
 
-    def finish(self, task_id: int, attempt: int, state: str, run_id: str | None = None, error: str | None = None) -> bool:
+    def finish(
+        self, task_id: int, attempt: int, state: str, run_id: str | None = None, error: str | None = None
+    ) -> bool:
         """End a running attempt as ``done``, ``failed`` or ``cancelled``; False if it was no longer running."""
         with self.database.writing() as session:
             ended = session.execute(

@@ -127,5 +127,6 @@ def test_four_processes_storing_at_once_lose_and_duplicate_nothing(store_url):
         process.join(timeout=120)
     assert [process.exitcode for process in processes] == [0] * 4  # no "database is locked", no duplicate key
     keys = sorted(record.run_key for record in ResultStore(store_url).records())
-    expected = sorted({f"shared-{n}" for n in range(0, 30, 2)} | {f"own-{i}-{n}" for i in range(4) for n in range(1, 30, 2)})
+    shared = {f"shared-{n}" for n in range(0, 30, 2)}
+    expected = sorted(shared | {f"own-{i}-{n}" for i in range(4) for n in range(1, 30, 2)})
     assert keys == expected

@@ -29,25 +29,43 @@ def _suite(tiny_config, results_dir: Path):
     ]
 
 
-def _worker(url: str, log: Path, *options: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "pruningbench", "worker", "--db-url", url, "--threads", "1", *options]
-    with log.open("ab") as output:
-        return subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT)
+@pytest.fixture
+def start_worker():
+    """Start ``pruningbench worker`` processes (one CPU thread per run); any still running at the end are killed."""
+    started: list[subprocess.Popen] = []
+
+    def start(url: str, log: Path, *options: str) -> subprocess.Popen:
+        command = [sys.executable, "-m", "pruningbench", "worker", "--db-url", url, "--threads", "1", *options]
+        with log.open("ab") as output:
+            started.append(subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
 
 
-def _children(pid: int) -> list[int]:
-    """The run processes of worker ``pid`` (from /proc; not multiprocessing's resource tracker)."""
-    found = []
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """Every live process: pid -> (parent pid, command line), from /proc."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                command = (entry / "cmdline").read_bytes()
+                if fields[0] != "Z":
+                    found[int(entry.name)] = (int(fields[1]), (entry / "cmdline").read_bytes())
             except OSError:
                 continue
-            if int(fields[1]) == pid and fields[0] != "Z" and b"spawn_main" in command:
-                found.append(int(entry.name))
     return found
+
+
+def _children(worker: int) -> list[int]:
+    """The run processes of worker ``worker``: the children of its fork server."""
+    processes = _processes()
+    servers = {pid for pid, (parent, command) in processes.items() if parent == worker and b"forkserver" in command}
+    return [pid for pid, (parent, _) in processes.items() if parent in servers]
 
 
 def _alive(pid: int) -> bool:
@@ -71,12 +89,14 @@ def _in_finetune(queue: TaskQueue, task_id: int, epoch: int = 2):
     return task.state == "running" and (task.stage or "").startswith("finetune") and (task.epoch or 0) >= epoch
 
 
-def test_three_workers_run_a_suite_as_a_serial_run_would_and_build_shared_stages_once(store_url, tiny_config, tmp_path):
+def test_three_workers_run_a_suite_as_a_serial_run_would_and_build_shared_stages_once(
+    store_url, tiny_config, tmp_path, start_worker
+):
     store = ResultStore(store_url)
     configs = _suite(tiny_config, tmp_path / "parallel")
     TaskQueue(store.database).enqueue(configs)
     logs = [tmp_path / f"worker-{index}.log" for index in range(3)]
-    workers = [_worker(store_url, log, "--idle-exit") for log in logs]
+    workers = [start_worker(store_url, log, "--idle-exit") for log in logs]
     for worker in workers:
         assert worker.wait(timeout=600) == 0
     assert {task.state for task in TaskQueue(store.database).tasks()} == {"done"}
@@ -102,12 +122,12 @@ def test_three_workers_run_a_suite_as_a_serial_run_would_and_build_shared_stages
     assert len({record.base_train_time for record in parallel.values()}) == 1
 
 
-def test_a_killed_worker_s_task_is_requeued_and_every_run_is_stored_once(tiny_config, tmp_path):
+def test_a_killed_worker_s_task_is_requeued_and_every_run_is_stored_once(tiny_config, tmp_path, start_worker):
     url = f"sqlite:///{tmp_path / 'pruningbench.db'}"
     store = ResultStore(url)
     queue = TaskQueue(store.database)
-    long_id, short_id = queue.enqueue([tiny_config(**{"finetune.epochs": 12}), tiny_config(seed=1)])
-    first = _worker(url, tmp_path / "first.log", "--stale-after", "3")
+    long_id, short_id = queue.enqueue([tiny_config(**{"finetune.epochs": 30}), tiny_config(seed=1)])
+    first = start_worker(url, tmp_path / "first.log", "--stale-after", "3")
     _wait_for(lambda: _in_finetune(queue, long_id), 300, "the first run to be finetuning")
     (child,) = _children(first.pid)
     first.send_signal(signal.SIGKILL)
@@ -115,7 +135,7 @@ def test_a_killed_worker_s_task_is_requeued_and_every_run_is_stored_once(tiny_co
     _wait_for(lambda: not _alive(child), 10, "the run process to die with its worker")
     assert queue.get(long_id).state == "running"  # nobody knows yet
     time.sleep(3.5)  # its heartbeat is stale now
-    second = _worker(url, tmp_path / "second.log", "--stale-after", "3", "--idle-exit")
+    second = start_worker(url, tmp_path / "second.log", "--stale-after", "3", "--idle-exit")
     assert second.wait(timeout=600) == 0
     tasks = {task.id: task for task in queue.tasks()}
     assert (tasks[long_id].state, tasks[long_id].attempts) == ("done", 2)
@@ -126,11 +146,13 @@ def test_a_killed_worker_s_task_is_requeued_and_every_run_is_stored_once(tiny_co
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-def test_cancelling_a_running_task_ends_it_within_ten_seconds_and_its_process(tiny_config, tmp_path):
+def test_cancelling_a_running_task_ends_it_within_ten_seconds_and_its_process(
+    tiny_config, tmp_path, start_worker
+):
     url = f"sqlite:///{tmp_path / 'pruningbench.db'}"
     queue = TaskQueue(ResultStore(url).database)
     (task_id,) = queue.enqueue([tiny_config(**{"finetune.epochs": 500})])
-    worker = _worker(url, tmp_path / "worker.log")
+    worker = start_worker(url, tmp_path / "worker.log")
     try:
         _wait_for(lambda: _in_finetune(queue, task_id, epoch=1), 300, "the run to be finetuning")
         (child,) = _children(worker.pid)
@@ -145,7 +167,7 @@ def test_cancelling_a_running_task_ends_it_within_ten_seconds_and_its_process(ti
     assert ResultStore(url).records() == []  # nothing half-written
 
 
-def test_a_crashing_or_failing_run_never_takes_its_worker_down(tiny_config, tmp_path):
+def test_a_crashing_or_failing_run_never_takes_its_worker_down(tiny_config, tmp_path, start_worker):
     url = f"sqlite:///{tmp_path / 'pruningbench.db'}"
     queue = TaskQueue(ResultStore(url).database)
     empty = tmp_path / "no-cifar-here"
@@ -155,7 +177,7 @@ def test_a_crashing_or_failing_run_never_takes_its_worker_down(tiny_config, tmp_
         tiny_config(**{"task.dataset": "cifar100", "task.data_root": str(empty)}),
         tiny_config(seed=3),
     ])
-    worker = _worker(url, tmp_path / "worker.log", "--idle-exit")
+    worker = start_worker(url, tmp_path / "worker.log", "--idle-exit")
     _wait_for(lambda: _in_finetune(queue, killed, epoch=1), 300, "the first run to be finetuning")
     for child in _children(worker.pid):
         os.kill(child, signal.SIGKILL)  # what the out-of-memory killer does
