@@ -18,6 +18,8 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy.exc import OperationalError
+
 from pruningbench.errors import UserError, first_line
 from pruningbench.execution.queue import TaskQueue
 from pruningbench.pipeline.hooks import RunCancelled, RunHooks, using_hooks
@@ -47,7 +49,12 @@ class TaskHooks(RunHooks):
         self._last, self._last_write = (stage, epoch), now
         elapsed = now - self._stage_started
         eta = elapsed / fraction * (1 - fraction) if 0 < fraction <= 1 else None
-        if self.queue.report(self.task_id, self.attempt, stage, epoch, epochs, fraction, eta):
+        try:
+            stop = self.queue.report(self.task_id, self.attempt, stage, epoch, epochs, fraction, eta)
+        except OperationalError as error:  # progress is best effort: a store that blinks does not fail the run
+            log.warning("progress not written (%s)", first_line(error.orig))
+            return
+        if stop:
             raise RunCancelled(f"task {self.task_id} was cancelled")
 
     @contextmanager

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, case, delete, exists, func, select, update
 
 from pruningbench.config import RunConfig
 from pruningbench.errors import UserError
+from pruningbench.pipeline.base_model import base_stage_key
 from pruningbench.store import Database
 from pruningbench.store.schema import ACTIVE_STATES, FINISHED_STATES, StageClaimRow, TaskRow
 
@@ -100,6 +101,7 @@ class TaskQueue:
                 if key not in active:
                     row = TaskRow(
                         run_key=key, label=describe(config), config=config.model_dump(mode="json"), state="queued",
+                        base_stage=base_stage_key(config),
                         priority=priority, submitted_by=who, batch=batch, attempts=0, max_attempts=max_attempts,
                         cancel_requested=False, created_at=now,
                     )
@@ -160,10 +162,16 @@ class TaskQueue:
     # Working
 
     def claim(self, worker: str) -> Task | None:
-        """Atomically take the next queued task for ``worker`` (marked running, one more attempt), or None."""
+        """Atomically take the next queued task for ``worker`` (marked running, one more attempt), or None.
+
+        Highest priority first, then oldest; but a task whose base model another run is building right now comes
+        after the others, so a free slot takes other work rather than waiting.
+        """
         now = _now()
+        base_being_built = exists().where(StageClaimRow.key == TaskRow.base_stage)
         next_id = (
-            select(TaskRow.id).where(TaskRow.state == "queued").order_by(TaskRow.priority.desc(), TaskRow.id).limit(1)
+            select(TaskRow.id).where(TaskRow.state == "queued")
+            .order_by(case((base_being_built, 1), else_=0), TaskRow.priority.desc(), TaskRow.id).limit(1)
             .with_for_update(skip_locked=True).scalar_subquery()
         )
         claim = (

@@ -17,6 +17,9 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
+from sqlalchemy.exc import OperationalError
+
+from pruningbench.errors import UserError, first_line
 from pruningbench.execution.child import run_task
 from pruningbench.execution.queue import Task, TaskQueue
 from pruningbench.registry import plugin_modules
@@ -59,8 +62,6 @@ def parse_gpus(text: str | None) -> list[int] | None:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        from pruningbench.errors import UserError
-
         raise UserError(f"--gpus {text!r}: expected comma-separated GPU indices such as 0,1 (or cpu)") from None
 
 
@@ -88,21 +89,14 @@ class Worker:
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         log.info("worker %s: %d slot(s) (%s), %d CPU thread(s) per run", self.name, len(self.slots),
                  ", ".join("cpu" if s.gpu is None else f"gpu {s.gpu}" for s in self.slots), self.threads)
-        next_beat = 0.0
+        self._next_beat = 0.0
         try:
-            while True:
-                self._reap()
-                if self._stopping:
-                    break
-                if time.monotonic() >= next_beat:
-                    next_beat = time.monotonic() + self.settings.heartbeat_s
-                    self._beat()
-                self._enforce_cancels()
-                claimed_now = self._fill()
-                busy = any(slot.process is not None for slot in self.slots)
-                out_of_runs = self.settings.max_runs is not None and self.claimed >= self.settings.max_runs
-                if not busy and (out_of_runs or (self.settings.idle_exit and not claimed_now)):
-                    break
+            while not self._stopping:
+                try:
+                    if not self._step():
+                        break
+                except OperationalError as error:  # the store went away (server restart, network): keep the runs
+                    log.warning("worker %s: the store is unreachable (%s); retrying", self.name, first_line(error.orig))
                 time.sleep(self.settings.poll_s)
         finally:
             self._give_back()
@@ -110,6 +104,20 @@ class Worker:
                 signal.signal(sig, handler)
         log.info("worker %s: stopped after %d task(s)", self.name, self.claimed)
         return self.claimed
+
+    def _step(self) -> bool:
+        """One round: collect finished runs, heartbeat, enforce cancels, claim work; whether to go on."""
+        self._reap()
+        if self._stopping:
+            return False
+        if time.monotonic() >= self._next_beat:
+            self._next_beat = time.monotonic() + self.settings.heartbeat_s
+            self._beat()
+        self._enforce_cancels()
+        claimed_now = self._fill()
+        busy = any(slot.process is not None for slot in self.slots)
+        out_of_runs = self.settings.max_runs is not None and self.claimed >= self.settings.max_runs
+        return busy or not (out_of_runs or (self.settings.idle_exit and not claimed_now))
 
     def _stop(self, signum: int, _frame: object) -> None:
         self._stopping = True

@@ -19,7 +19,7 @@ from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.pipeline.workload import Workload
 from pruningbench.seeding import seed_everything
 
-__all__ = ["TrainedBase", "obtain_base_model", "base_cache_path"]
+__all__ = ["TrainedBase", "obtain_base_model", "base_cache_path", "base_stage_key"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,11 @@ class TrainedBase:
     metric: float  # the task's main metric
     train_time: float
     metrics: dict[str, float]  # every metric the task's evaluation reports
+
+
+def base_stage_key(config: RunConfig) -> str:
+    """The name under which runs claim the building of ``config``'s base model (see ``RunHooks.exclusive``)."""
+    return f"base model {config.base_key()}"
 
 
 def base_cache_path(config: RunConfig) -> Path:
@@ -51,7 +56,7 @@ def obtain_base_model(config: RunConfig, workload: Workload, device: torch.devic
     if cache.is_file():
         log.info("base model: reusing %s", cache)
     else:
-        with current_hooks().exclusive(f"base model {config.base_key()}"):  # one run builds it, the others wait
+        with current_hooks().exclusive(base_stage_key(config)):  # one run builds it, the others wait
             if not cache.is_file():
                 _build(model, config, workload, device, shape, cache)
     payload = torch.load(cache, map_location=device, weights_only=True)

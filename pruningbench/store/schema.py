@@ -87,6 +87,7 @@ class TaskRow(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     submitted_by: Mapped[str] = mapped_column(String(200))
     batch: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    base_stage: Mapped[str] = mapped_column(String(200))  # its base model's stage claim key: claimed while built
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     worker: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -130,3 +130,14 @@ def test_four_processes_storing_at_once_lose_and_duplicate_nothing(store_url):
     shared = {f"shared-{n}" for n in range(0, 30, 2)}
     expected = sorted(shared | {f"own-{i}-{n}" for i in range(4) for n in range(1, 30, 2)})
     assert keys == expected
+
+
+def test_a_free_slot_takes_other_work_while_a_base_model_is_being_built(queue, tiny_config):
+    from pruningbench.pipeline.base_model import base_stage_key
+
+    building, waiting = queue.enqueue([tiny_config(seed=0), tiny_config(seed=1)])  # one base model
+    (other,) = queue.enqueue([tiny_config(base_seed=5)])  # another base model, queued last
+    assert queue.claim("w1").id == building
+    assert queue.claim_stage(base_stage_key(tiny_config()), building, 1)
+    assert queue.claim("w2").id == other  # not the run that would only wait
+    assert queue.claim("w3").id == waiting

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("priority", sa.Integer, nullable=False),
         sa.Column("submitted_by", sa.String(200), nullable=False),
         sa.Column("batch", sa.String(32), nullable=True),
+        sa.Column("base_stage", sa.String(200), nullable=False),
         sa.Column("attempts", sa.Integer, nullable=False),
         sa.Column("max_attempts", sa.Integer, nullable=False),
         sa.Column("worker", sa.String(200), nullable=True),
