@@ -70,11 +70,14 @@ def save_pruned(
     atomic_save(payload, path)
 
 
-def load_pruned(path: Path) -> nn.Module:
-    """Load a model saved by :func:`save_pruned`, in eval mode, without unpickling code."""
+def load_pruned(path: Path, trusted: bool = True) -> nn.Module:
+    """Load a model saved by :func:`save_pruned`, in eval mode, without unpickling code. A ``trusted`` file (this
+    installation's own) may also be an earlier release's pickled module; an uploaded one never is."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
+        if not trusted:
+            raise UserError(f"model file {path.name!r} is not in the safe format (it holds pickled code)") from None
         return _load_pickled_module(path)
     except Exception as error:  # a truncated or foreign file fails inside the unpickler in many ways
         raise UserError(f"model file {str(path)!r} cannot be read: {first_line(error)}") from None

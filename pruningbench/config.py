@@ -23,7 +23,7 @@ from pruningbench.models import MODELS
 from pruningbench.models.structure import AttentionUnit
 
 __all__ = [
-    "RunConfig", "Recipe", "SparsifyConfig", "explain_validation_error", "load_config", "load_preset", "parse_config",
+    "ConfigError", "RunConfig", "Recipe", "SparsifyConfig", "explain_validation_error", "validation_problem", "load_config", "load_preset", "parse_config",
     "preset_names", "read_yaml",
 ]
 
@@ -216,18 +216,32 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-def explain_validation_error(error: ValidationError, source: str) -> str:
-    """The first validation problem as one line: ``<source>: <field>: <what is wrong>``."""
+def validation_problem(error: ValidationError) -> tuple[str, str]:
+    """The first validation problem as (dotted field, what is wrong): the message the CLI and the web form show."""
     first = error.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or "config"
     if first["type"] == "extra_forbidden":
-        return f"{source}: unknown key {field!r}"
+        return field, f"unknown key {field!r}"
     if first["type"] == "missing":
-        return f"{source}: missing required key {field!r}"
+        return field, f"missing required key {field!r}"
     message = first["msg"].removeprefix("Value error, ")
     shown = first.get("input")
     got = "" if isinstance(shown, dict) or "got" in message or "unknown name" in message else f" (got {shown!r})"
-    return f"{source}: {field}: {message}{got}"
+    return field, message + got
+
+
+def explain_validation_error(error: ValidationError, source: str) -> str:
+    """The first validation problem as one line: ``<source>: <field>: <what is wrong>``."""
+    field, message = validation_problem(error)
+    return f"{source}: {message}" if message.endswith(f"key {field!r}") else f"{source}: {field}: {message}"
+
+
+class ConfigError(UserError):
+    """A config that does not validate; ``field`` names the key (dotted) so a form can show ``message`` beside it."""
+
+    def __init__(self, source: str, error: ValidationError) -> None:
+        self.field, self.message = validation_problem(error)
+        super().__init__(explain_validation_error(error, source))
 
 
 def parse_config(data: Any, source: str = "config", overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -239,7 +253,7 @@ def parse_config(data: Any, source: str = "config", overrides: dict[str, Any] | 
     try:
         return RunConfig.model_validate(data)
     except ValidationError as error:
-        raise UserError(explain_validation_error(error, source)) from None
+        raise ConfigError(source, error) from None
 
 
 def read_yaml(path: Path, what: str = "config file") -> Any:

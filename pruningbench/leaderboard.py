@@ -21,7 +21,7 @@ from pruningbench.record import RunRecord
 from pruningbench.stats import FriedmanResult, average_ranks, friedman, indistinguishable_ranges, mean_ci, nemenyi_cd
 
 __all__ = [
-    "Board", "Row", "TrackSummary", "build_boards", "method_label", "prune_setting", "render", "summarize_tracks", "FORMATS",
+    "Board", "Row", "TrackSummary", "COLUMN_FIELDS", "provenance", "build_boards", "method_label", "prune_setting", "render", "summarize_tracks", "FORMATS",
     "COLUMNS",
 ]
 
@@ -29,6 +29,11 @@ COLUMNS = [
     "Importance", "Regularizer", "Rank", "Base", "Prune", "ΔAcc", "Params", "Step Time", "Reg Time", "Speed-up",
     "Latency", "Throughput", "Seeds",
 ]
+# The Row attribute each column shows (what a sortable view sorts by).
+COLUMN_FIELDS = dict(zip(COLUMNS, (
+    "importance", "regularizer", "rank", "base", "prune", "delta", "params_after", "step_time", "reg_time",
+    "achieved_speedup", "latency_ms", "throughput", "seeds",
+), strict=True))
 FORMATS = ("table", "markdown", "csv", "json")
 
 
@@ -53,6 +58,8 @@ class Row:
     latency_speedup: float | None  # base latency / pruned latency, same device
     throughput: float | None  # pruned model, images per second
     seeds: int
+    run_ids: tuple[str, ...] = ()  # the runs averaged here
+    provenance: tuple[str, ...] = ()  # where they came from: "run here", "submitted by NAME (verified)", ...
 
     @property
     def label(self) -> str:
@@ -153,7 +160,19 @@ def _aggregate(importance: str, regularizer: str | None, runs: list[RunRecord]) 
         latency_speedup=_mean_or_none([r.latency_speedup for r in runs]),
         throughput=_mean_or_none([r.throughput for r in runs]),
         seeds=len(runs),
+        run_ids=tuple(r.run_id for r in runs),
+        provenance=tuple(sorted({provenance(r) for r in runs})),
     )
+
+
+def provenance(record: RunRecord) -> str:
+    """Where a run's numbers come from: run by this installation, or submitted (by whom), and what the server
+    could confirm of it."""
+    if record.origin != "submitted":
+        return record.origin
+    checks = record.verification or {}
+    status = checks.get("status", "unverified")
+    return f"submitted by {record.submitted_by or 'unknown'} ({status})"
 
 
 def _ranked(rows: list[Row]) -> list[Row]:

@@ -52,6 +52,9 @@ class RunRecord(BaseModel):
     config: dict[str, Any]
     versions: dict[str, str]
     model_path: str  # pruned model file, relative to the results directory
+    origin: str = "run here"  # or "submitted": uploaded as a results bundle by someone who ran it elsewhere
+    submitted_by: str | None = None  # the token name that submitted it
+    verification: dict[str, Any] | None = None  # for submissions: what the server recomputed, and whether it agreed
 
     @property
     def delta(self) -> float:

@@ -1,4 +1,5 @@
-"""Command-line interface: ``pruningbench run | bench | leaderboard | report | list | evaluate | worker | queue``.
+"""Command-line interface: ``pruningbench run | bench | leaderboard | report | list | evaluate | worker | queue |
+serve | token | export-run``.
 
 Every user error (bad config, unknown name, missing data, bad store) ends as one line on stderr and exit code 2.
 """
@@ -12,6 +13,7 @@ from rich.logging import RichHandler
 
 from pruningbench.cli import runs  # noqa: F401  (registers its commands first: the help lists them first)
 from pruningbench.cli import queue  # noqa: F401,I001
+from pruningbench.cli import platform  # noqa: F401,I001
 from pruningbench.cli.common import cli, errors
 from pruningbench.errors import UserError
 from pruningbench.registry import load_plugins

@@ -28,6 +28,7 @@ __all__ = ["TaskHooks", "run_task"]
 
 log = logging.getLogger(__name__)
 
+
 class TaskHooks(RunHooks):
     """Hooks of a run executed for a task: progress written (at most every ``interval_s`` within a stage and epoch,
     always at their boundaries), cancel checked on every write, shared stages claimed in the store."""
@@ -69,15 +70,29 @@ class TaskHooks(RunHooks):
 
 
 def _die_with_worker(worker_pid: int) -> None:
-    """Kill this process as soon as its worker exits (a watchdog thread waiting on the worker's pidfd), so that a
-    worker killed with ``kill -9`` leaves no run behind; exit now if the worker is already gone."""
+    """Kill this process as soon as its worker exits (a watchdog thread on the worker's pidfd; where there is none,
+    polling), so that a worker killed with ``kill -9`` leaves no run behind; exit now if the worker is gone."""
+
+    def gone() -> bool:
+        try:
+            os.kill(worker_pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
     try:
-        watched = os.pidfd_open(worker_pid)
+        watched = os.pidfd_open(worker_pid) if hasattr(os, "pidfd_open") else None
     except ProcessLookupError:
+        os._exit(1)
+    if gone():
         os._exit(1)
 
     def watch() -> None:
-        select.select([watched], [], [])
+        if watched is not None:
+            select.select([watched], [], [])
+        else:
+            while not gone():
+                time.sleep(1.0)
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="worker-watchdog", daemon=True).start()

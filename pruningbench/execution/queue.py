@@ -86,11 +86,12 @@ class TaskQueue:
     # Submitting and managing
 
     def enqueue(
-        self, configs: list[RunConfig], batch: str | None = None, priority: int = 0, max_attempts: int = 3
+        self, configs: list[RunConfig], batch: str | None = None, priority: int = 0, max_attempts: int = 3,
+        submitted_by: str | None = None,
     ) -> list[int]:
         """Queue one task per config, in order; their ids. A config already queued or running is not queued twice:
-        its id is that task's."""
-        now, who = _now(), submitter()
+        its id is that task's. ``submitted_by`` defaults to this process's user@host."""
+        now, who = _now(), submitted_by or submitter()
         keys = [config.run_key() for config in configs]
         with self.database.writing() as session:
             active = dict(session.execute(
@@ -120,6 +121,13 @@ class TaskQueue:
             query = query.where(TaskRow.state.in_(states))
         with self.database.reading() as session:
             return [_task(row) for row in session.scalars(query)]
+
+    def active_count(self, submitted_by: str) -> int:
+        """Queued and running tasks of one submitter (the platform's per-token limit)."""
+        with self.database.reading() as session:
+            return session.scalar(select(func.count()).select_from(TaskRow).where(
+                TaskRow.submitted_by == submitted_by, TaskRow.state.in_(ACTIVE_STATES)
+            ))
 
     def get(self, task_id: int) -> Task:
         """One task, or a one-line error."""

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "RunRow", "TaskRow", "StageClaimRow", "TASK_STATES", "FINISHED_STATES", "ACTIVE_STATES"]
+__all__ = ["Base", "RunRow", "TaskRow", "TokenRow", "StageClaimRow", "TASK_STATES", "FINISHED_STATES", "ACTIVE_STATES"]
 
 # Constraint names that Alembic's batch mode (SQLite) can find again.
 NAMING = {
@@ -72,6 +72,9 @@ class RunRow(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSON)
     versions: Mapped[dict[str, Any]] = mapped_column(JSON)
     model_path: Mapped[str] = mapped_column(String(500))
+    origin: Mapped[str] = mapped_column(String(20), server_default="run here")
+    submitted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    verification: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class TaskRow(Base):
@@ -103,6 +106,20 @@ class TaskRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class TokenRow(Base):
+    """An access token of the web platform, stored as its SHA-256 hash: ``submit`` may queue and submit runs,
+    ``admin`` may also cancel, retry and delete."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    scope: Mapped[str] = mapped_column(String(20))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class StageClaimRow(Base):

@@ -14,7 +14,8 @@ from pruningbench.store.database import head_revision
 from pruningbench.store.schema import Base
 from tests.helpers import make_record
 
-FIRST_RELEASE_COLUMNS = ("base_metrics", "pruned_metrics", "base_latency_ms", "latency_ms", "latency_device")
+LATER_COLUMNS = ("base_metrics", "pruned_metrics", "base_latency_ms", "latency_ms", "latency_device", "origin",
+                 "submitted_by", "verification")  # not in the first release
 
 
 def _differences(url: str) -> list:
@@ -32,11 +33,11 @@ def _first_release_store(url: str) -> None:
             column.name, sqlalchemy.Integer() if isinstance(column.type, sqlalchemy.BigInteger) else column.type,
             primary_key=column.primary_key, nullable=column.nullable, unique=column.unique, index=column.index,
         )
-        for column in Base.metadata.tables["runs"].columns if column.name not in FIRST_RELEASE_COLUMNS
+        for column in Base.metadata.tables["runs"].columns if column.name not in LATER_COLUMNS
     ]
     table = sqlalchemy.Table("runs", metadata, *columns)
     metadata.create_all(engine)
-    old = make_record("FPGM", 71.0).model_dump(exclude=set(FIRST_RELEASE_COLUMNS))
+    old = make_record("FPGM", 71.0).model_dump(exclude=set(LATER_COLUMNS))
     with engine.begin() as connection:
         connection.execute(table.insert().values(**old))
     engine.dispose()
