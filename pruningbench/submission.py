@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import uuid
 import zipfile
 from pathlib import Path
@@ -18,13 +19,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from pruningbench.checkpoint import load_pruned
-from pruningbench.config import ConfigError, parse_config
+from pruningbench.config import ConfigError, RunConfig, parse_config
 from pruningbench.errors import UserError, first_line
 from pruningbench.metrics import count_macs, count_params
 from pruningbench.models import create_model
 from pruningbench.record import RunRecord
 
-__all__ = ["export_bundle", "read_bundle", "verify", "submitted_record", "BUNDLE_FILES"]
+__all__ = ["export_bundle", "read_bundle", "verify", "submitted_record", "local_config", "BUNDLE_FILES"]
 
 BUNDLE_FILES = {"record.json", "model.pt"}
 SPEEDUP_TOLERANCE = 1e-3  # relative: MACs counts agree exactly on one device; allow float formatting of the claim
@@ -57,10 +58,7 @@ def read_bundle(data: bytes, folder: Path, max_bytes: int) -> tuple[RunRecord, P
     except ValidationError as error:
         first = error.errors()[0]
         raise UserError(f"bundle: record.json: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
-    try:
-        parse_config(dict(record.config), "bundle: record.json config")
-    except ConfigError as error:
-        raise UserError(str(error)) from None
+    local_config(record, {})  # the names are registered here and the values valid
     model = folder / "model.pt"
     model.write_bytes(bundle.read("model.pt"))
     return record, model
@@ -85,16 +83,34 @@ def verify(record: RunRecord, model_file: Path, data_roots: dict[str, Path]) -> 
         "macs_after": _check(record.macs_after, macs_after),
         "achieved_speedup": _check(record.achieved_speedup, macs_before / macs_after, SPEEDUP_TOLERANCE),
     }
-    config = parse_config(dict(record.config), "bundle")
-    if config.task.dataset in data_roots or config.task.dataset.endswith("_embedded"):
+    try:
         checks["pruned_metric"] = _check(record.pruned_metric, _evaluate(model, record, data_roots), 1e-6)
-    else:
+    except UserError as error:  # the task's data is not on this server
         checks["pruned_metric"] = {"claimed": record.pruned_metric, "recomputed": None, "ok": None,
-                                   "note": f"no {config.task.dataset} data on this server"}
+                                   "note": f"not re-evaluated: {error}"}
     agreed = [check["ok"] for check in checks.values() if check["ok"] is not None]
-    status = "mismatch" if not all(agreed) else "verified" if "recomputed" in checks["pruned_metric"] and \
-        checks["pruned_metric"]["ok"] else "verified (metric not re-evaluated)"
+    if not all(agreed):
+        status = "mismatch"
+    else:
+        status = "verified" if checks["pruned_metric"]["ok"] else "verified (metric not re-evaluated)"
     return {"status": status, "checks": checks}
+
+
+def local_config(record: RunRecord, data_roots: dict[str, Path], results_dir: Path | None = None) -> RunConfig:
+    """A submitted run's config as this server would run it: its own data root for the dataset, no paths of the
+    submitter's machine (weights files, checkpoints), its own results directory."""
+    task = record.config.get("task", {})
+    overrides: dict[str, Any] = {
+        "task.data_root": str(data_roots[task.get("dataset")]) if task.get("dataset") in data_roots else None,
+        "task.pretrained": task.get("pretrained") is True,
+        "task.base_checkpoint": None,
+    }
+    if results_dir is not None:
+        overrides["results_dir"] = str(results_dir)
+    try:
+        return parse_config(json.loads(json.dumps(record.config)), "bundle: record.json config", overrides)
+    except ConfigError as error:
+        raise UserError(str(error)) from None
 
 
 def _input_shape(model_file: Path) -> tuple[int, int, int]:
@@ -113,8 +129,7 @@ def _evaluate(model: Any, record: RunRecord, data_roots: dict[str, Path]) -> flo
     from pruningbench.pipeline import resolve_device
     from pruningbench.pipeline.workload import workload_for
 
-    config = parse_config(dict(record.config), "bundle", {"task.data_root": str(data_roots[record.dataset])}
-                          if record.dataset in data_roots else None)
+    config = local_config(record, data_roots)
     device = resolve_device("auto")
     workload = workload_for(config, device)
     return workload.evaluate(model.to(device), desc="verify submission")[workload.metric]

@@ -12,11 +12,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from pruningbench.checkpoint import atomic_save
-from pruningbench.config import parse_config
 from pruningbench.errors import UserError
 from pruningbench.record import RunRecord
 from pruningbench.store.tokens import Token
-from pruningbench.submission import read_bundle, submitted_record, verify
+from pruningbench.submission import local_config, read_bundle, submitted_record, verify
 from pruningbench.web.routes import page
 from pruningbench.web.security import check_csrf, require
 
@@ -43,7 +42,7 @@ async def _submit(request: Request, upload: UploadFile, token: Token, reproduce:
     stored = submitted_record(record, token.name, verification, model_path).model_copy(update={"run_id": run_id})
     request.app.state.store.add(stored)
     if reproduce:
-        config = parse_config(dict(record.config), "bundle", {"results_dir": str(settings.results_dir)})
+        config = local_config(record, settings.data_roots, settings.results_dir)
         request.app.state.queue.enqueue([config], submitted_by=token.name)
     return stored
 
