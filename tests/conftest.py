@@ -5,6 +5,8 @@ import os
 os.environ.setdefault("TQDM_DISABLE", "1")  # must precede the first tqdm import
 os.environ["PRUNINGBENCH_PLUGINS"] = "tests.plugin"  # the tiny dataset, in worker and run processes too
 
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -59,3 +61,26 @@ def store_url(request, tmp_path: Path) -> str:
         (tmp_path / "results").mkdir(exist_ok=True)
         return f"sqlite:///{tmp_path / 'results' / 'pruningbench.db'}"
     return request.getfixturevalue("postgres_server").new_database()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def start_worker():
+    """Start ``pruningbench worker`` processes (one CPU thread per run); any still running at the end are killed."""
+    started: list[subprocess.Popen] = []
+
+    def start(url: str, log: Path, *options: str) -> subprocess.Popen:
+        command = [sys.executable, "-m", "pruningbench", "worker", "--db-url", url, "--threads", "1", *options]
+        with log.open("ab") as output:
+            started.append(subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
+

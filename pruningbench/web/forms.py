@@ -161,9 +161,11 @@ def _number(field: FormField, text: str) -> int | float:
         raise FormError(field.name, f"{text!r} is not a number") from None
 
 
-def configs_from_form(preset: str, submitted: dict[str, str], server_data: dict[str, Path]) -> list:
+def configs_from_form(
+    preset: str, submitted: dict[str, str], server_data: dict[str, Path], results_dir: Path
+) -> list[RunConfig]:
     """The run configs a form submission asks for: ``preset`` with the submitted values, one config per grid cell.
-    Unknown keys and paths are refused; the dataset's data root is the server's."""
+    Unknown keys and paths are refused; the dataset's data root and the results directory are the server's."""
     from pruningbench.config import preset_names
 
     if preset not in preset_names():
@@ -187,6 +189,7 @@ def configs_from_form(preset: str, submitted: dict[str, str], server_data: dict[
                            for c in choices]
         else:
             values[name] = _parse(field, text)
+    values["results_dir"] = str(results_dir)
     dataset = values.get("task.dataset") or load_preset(preset).task.dataset
     if dataset in server_data:
         values["task.data_root"] = str(server_data[dataset])

@@ -4,8 +4,6 @@ finishes, a cancelled run stops within seconds, a crashing run never takes its w
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +14,6 @@ from pruningbench.execution.queue import TaskQueue
 from pruningbench.pipeline import run_experiment
 from pruningbench.store import ResultStore
 
-ROOT = Path(__file__).resolve().parents[2]
 SUITE = [("MagnitudeL1", None, 2.0), ("MagnitudeL1", None, 4.0), ("MagnitudeL2", None, 2.0), ("MagnitudeL2", None, 4.0),
          ("MagnitudeL2", "GroupNorm", 2.0), ("MagnitudeL2", "GroupNorm", 4.0)]
 
@@ -27,24 +24,6 @@ def _suite(tiny_config, results_dir: Path):
                        "sparsify.epochs": 1, "sparsify.batch_size": 32, "results_dir": str(results_dir)})
         for importance, regularizer, speedup in SUITE
     ]
-
-
-@pytest.fixture
-def start_worker():
-    """Start ``pruningbench worker`` processes (one CPU thread per run); any still running at the end are killed."""
-    started: list[subprocess.Popen] = []
-
-    def start(url: str, log: Path, *options: str) -> subprocess.Popen:
-        command = [sys.executable, "-m", "pruningbench", "worker", "--db-url", url, "--threads", "1", *options]
-        with log.open("ab") as output:
-            started.append(subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT))
-        return started[-1]
-
-    yield start
-    for worker in started:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
 
 
 def _processes() -> dict[int, tuple[int, bytes]]:

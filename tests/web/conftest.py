@@ -106,7 +106,7 @@ def live_server(tmp_path):
     servers: list[Server] = []
 
     def start() -> Server:
-        servers.append(Server(tmp_path / "results", tmp_path / "server.log").start())
+        servers.append(Server(tmp_path / "results", tmp_path / f"server-{len(servers)}.log").start())
         return servers[-1]
 
     yield start

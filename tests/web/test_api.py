@@ -95,7 +95,7 @@ def test_a_bad_submission_is_422_with_the_field_named(platform, values, field, m
 
 
 def test_the_form_needs_a_session_and_its_csrf_token_and_shows_errors_beside_fields(platform):
-    client, _, _, submit = platform
+    client, results, _, submit = platform
     form = {"preset": "quickstart", "task.dataset": TINY_DATASET, "method.importance": "MagnitudeL1,LAMP",
             "prune.speedup": "2,4", "finetune.epochs": "1"}
     assert client.post("/tasks/new", data=form, headers=HTML).status_code == 401
@@ -108,8 +108,10 @@ def test_the_form_needs_a_session_and_its_csrf_token_and_shows_errors_beside_fie
     assert bad.status_code == 422 and 'id="error-finetune.lr"' in bad.text and "greater than 0" in bad.text
     done = client.post("/tasks/new", data={**form, "csrf": csrf}, headers=HTML, follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/queue"
-    labels = sorted(task["label"] for task in client.get("/api/tasks").json())
+    tasks = client.get("/api/tasks").json()
+    labels = sorted(task["label"] for task in tasks)
     assert len(labels) == 4 and labels[0] == "resnet8_quick · LAMP · 2x · seed 0"
+    assert {task["config"]["results_dir"] for task in tasks} == {str(results)}  # the server's, never the form's
 
 
 def test_a_token_s_queue_is_limited(platform):

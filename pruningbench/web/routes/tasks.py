@@ -27,7 +27,8 @@ SSE_LIFETIME_S = 3600.0  # a stream ends after an hour; the browser reconnects b
 
 def _queue_runs(request: Request, token: Token, preset: str, values: dict[str, str]) -> list[int]:
     """Validate a submission and queue its runs (within the token's limit); their task ids."""
-    configs = configs_from_form(preset, values, request.app.state.settings.data_roots)
+    settings = request.app.state.settings
+    configs = configs_from_form(preset, values, settings.data_roots, settings.results_dir)
     queue: TaskQueue = request.app.state.queue
     limit = request.app.state.settings.queue_limit
     if queue.active_count(token.name) + len(configs) > limit:
