@@ -60,8 +60,10 @@ def main() -> None:
         claim_ms = _median_ms(lambda: queue.claim("probe"), len(probes))
         beat_ms = _median_ms(lambda: queue.heartbeat("probe"), 50)
     print(f"store: {url.split(':')[0]}, {args.tasks} tasks through one worker (1 slot), {wall:.1f} s wall")
-    print(f"per run, claim -> finished: median {statistics.median(per_run):.2f} s "
-          f"(min {min(per_run):.2f}, max {max(per_run):.2f})")
+    print(
+        f"per run, claim -> finished: median {statistics.median(per_run):.2f} s "
+        f"(min {min(per_run):.2f}, max {max(per_run):.2f})"
+    )
     print(f"claim transaction: median {claim_ms:.1f} ms; heartbeat write: median {beat_ms:.1f} ms")
 
 

@@ -63,8 +63,12 @@ def measure(url: str, processes: int, records: int) -> dict[str, float]:
         rows = session.scalar(select(func.count()).select_from(RunRow))
         keys = set(session.scalars(select(RunRow.run_key)))
     return {
-        "errors": errors, "lost": len(expected - keys), "duplicated": rows - len(keys),
-        "stores": processes * records, "seconds": seconds, "stores_per_s": processes * records / seconds,
+        "errors": errors,
+        "lost": len(expected - keys),
+        "duplicated": rows - len(keys),
+        "stores": processes * records,
+        "seconds": seconds,
+        "stores_per_s": processes * records / seconds,
     }
 
 
@@ -93,8 +97,10 @@ def main() -> None:
             for name, url in targets.items():
                 result = measure(url, args.processes, args.records)
                 counts = f"errors {result['errors']} / lost {result['lost']} / duplicated {result['duplicated']}"
-                print(f"{name:<10} {counts}"
-                      f"   {result['stores']} stores in {result['seconds']:.2f} s = {result['stores_per_s']:.0f}/s")
+                print(
+                    f"{name:<10} {counts}"
+                    f"   {result['stores']} stores in {result['seconds']:.2f} s = {result['stores_per_s']:.0f}/s"
+                )
         finally:
             if server is not None:
                 server.stop()

@@ -30,8 +30,18 @@ log = logging.getLogger(__name__)
 FORMAT = "pruningbench.pruned/1"
 # Module attributes that pruning changes (Torch-Pruning's pruners and the structure rules), restored on load.
 WIDTH_ATTRIBUTES = (
-    "in_channels", "out_channels", "groups", "in_features", "out_features", "num_features", "normalized_shape",
-    "num_channels", "num_groups", "embed_dim", "num_heads", "num_parameters",
+    "in_channels",
+    "out_channels",
+    "groups",
+    "in_features",
+    "out_features",
+    "num_features",
+    "normalized_shape",
+    "num_channels",
+    "num_groups",
+    "embed_dim",
+    "num_heads",
+    "num_parameters",
 )
 
 
@@ -63,9 +73,14 @@ def save_pruned(
     """Save a pruned model as structure + state_dict (plain tensors and numbers only)."""
     state = {key: tensor.detach().cpu() for key, tensor in model.state_dict().items()}
     payload = {
-        "format": FORMAT, "model": model_name, "num_classes": num_classes, "in_channels": in_channels,
-        "image_size": image_size, "structure": model_structure(model),
-        "shapes": {key: list(tensor.shape) for key, tensor in state.items()}, "state_dict": state,
+        "format": FORMAT,
+        "model": model_name,
+        "num_classes": num_classes,
+        "in_channels": in_channels,
+        "image_size": image_size,
+        "structure": model_structure(model),
+        "shapes": {key: list(tensor.shape) for key, tensor in state.items()},
+        "state_dict": state,
     }
     atomic_save(payload, path)
 

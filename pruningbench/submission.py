@@ -50,7 +50,9 @@ def read_bundle(data: bytes, folder: Path, max_bytes: int) -> tuple[RunRecord, P
         raise UserError("bundle: not a zip file (export one with pruningbench export-run RUN_ID)") from None
     names = set(bundle.namelist())
     if names != BUNDLE_FILES:
-        raise UserError(f"bundle: must hold exactly {', '.join(sorted(BUNDLE_FILES))} (it holds {', '.join(sorted(names))})")
+        raise UserError(
+            f"bundle: must hold exactly {', '.join(sorted(BUNDLE_FILES))} (it holds {', '.join(sorted(names))})"
+        )
     if sum(info.file_size for info in bundle.infolist()) > max_bytes:
         raise UserError(f"bundle: its contents exceed the server's limit of {max_bytes // 2**20} MB")
     try:
@@ -86,8 +88,12 @@ def verify(record: RunRecord, model_file: Path, data_roots: dict[str, Path]) -> 
     try:
         checks["pruned_metric"] = _check(record.pruned_metric, _evaluate(model, record, data_roots), 1e-6)
     except UserError as error:  # the task's data is not on this server
-        checks["pruned_metric"] = {"claimed": record.pruned_metric, "recomputed": None, "ok": None,
-                                   "note": f"not re-evaluated: {error}"}
+        checks["pruned_metric"] = {
+            "claimed": record.pruned_metric,
+            "recomputed": None,
+            "ok": None,
+            "note": f"not re-evaluated: {error}",
+        }
     agreed = [check["ok"] for check in checks.values() if check["ok"] is not None]
     if not all(agreed):
         status = "mismatch"
@@ -139,7 +145,13 @@ def submitted_record(record: RunRecord, token_name: str, verification: dict[str,
     """The record as stored here: a new id, a run key of its own (a submission never replaces a run made here, and
     a submitter's resubmission replaces their earlier one), its provenance and verification."""
     key = hashlib.sha256(f"{record.run_key}|submitted|{token_name}".encode()).hexdigest()[:16]
-    return record.model_copy(update={
-        "run_id": uuid.uuid4().hex, "run_key": f"s{key[1:]}", "origin": "submitted", "submitted_by": token_name,
-        "verification": verification, "model_path": model_path,
-    })
+    return record.model_copy(
+        update={
+            "run_id": uuid.uuid4().hex,
+            "run_key": f"s{key[1:]}",
+            "origin": "submitted",
+            "submitted_by": token_name,
+            "verification": verification,
+            "model_path": model_path,
+        }
+    )

@@ -12,7 +12,9 @@ TINY_DATASET = "fashion_mnist_tiny"
 
 
 @DATASETS.register(TINY_DATASET)
-def fashion_mnist_tiny(data_root: Path | None = None, download: bool = False, image_size: int | None = None) -> DataSplits:
+def fashion_mnist_tiny(
+    data_root: Path | None = None, download: bool = False, image_size: int | None = None
+) -> DataSplits:
     """The first 512 train / 256 test images of the embedded set: real data, seconds per epoch."""
     full = fashion_mnist_embedded()
     return DataSplits(Subset(full.train, range(512)), Subset(full.test, range(256)), full.num_classes, full.input_shape)

@@ -11,9 +11,13 @@ import logging
 import typer
 from rich.logging import RichHandler
 
-from pruningbench.cli import runs  # noqa: F401  (registers its commands first: the help lists them first)
-from pruningbench.cli import queue  # noqa: F401,I001
-from pruningbench.cli import platform  # noqa: F401,I001
+# The command modules register their commands on import; the help lists them in this order.
+# isort: off
+from pruningbench.cli import runs  # noqa: F401
+from pruningbench.cli import queue  # noqa: F401
+from pruningbench.cli import platform  # noqa: F401
+
+# isort: on
 from pruningbench.cli.common import cli, errors
 from pruningbench.errors import UserError
 from pruningbench.registry import load_plugins
@@ -23,7 +27,9 @@ __all__ = ["app"]
 
 def app() -> None:
     """Console entry point: run the CLI, turning user errors into one line and exit code 2."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=errors, show_path=False)])
+    logging.basicConfig(
+        level=logging.INFO, format="%(message)s", handlers=[RichHandler(console=errors, show_path=False)]
+    )
     try:
         load_plugins()
         cli(standalone_mode=False)

@@ -58,4 +58,3 @@ def split(text: str | None, kind: type, option: str) -> list | None:
         return [kind(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise UserError(f"{option}: {text!r} is not a comma-separated list of {kind.__name__}") from None
-

@@ -23,7 +23,9 @@ def _data_roots(pairs: list[str] | None) -> dict[str, Path]:
     for pair in pairs or []:
         dataset, equals, folder = pair.partition("=")
         if not equals or dataset not in DATASETS:
-            raise UserError(f"--data-root {pair!r}: expected DATASET=FOLDER with a dataset of: {', '.join(DATASETS.names())}")
+            raise UserError(
+                f"--data-root {pair!r}: expected DATASET=FOLDER with a dataset of: {', '.join(DATASETS.names())}"
+            )
         if not Path(folder).expanduser().exists():
             raise UserError(f"--data-root {pair!r}: {folder} does not exist")
         roots[dataset] = Path(folder).expanduser().resolve()
@@ -32,7 +34,9 @@ def _data_roots(pairs: list[str] | None) -> dict[str, Path]:
 
 @cli.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default; a proxy goes in front).")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback by default; a proxy goes in front).")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     data_root: Annotated[
         Optional[list[str]], typer.Option(help="DATASET=FOLDER where this server finds a dataset (repeatable).")
@@ -53,8 +57,14 @@ def serve(
     if not tokens.any_admin():
         secret = tokens.create(_free_name(tokens, "admin"), "admin")
         console.print(f"admin token (shown once; keep it): [bold]{secret}[/bold]")
-    settings = ServerSettings(store_url=store.url, results_dir=results_dir.resolve(), data_roots=_data_roots(data_root),
-                              private=private, max_upload_mb=max_upload_mb, queue_limit=queue_limit)
+    settings = ServerSettings(
+        store_url=store.url,
+        results_dir=results_dir.resolve(),
+        data_roots=_data_roots(data_root),
+        private=private,
+        max_upload_mb=max_upload_mb,
+        queue_limit=queue_limit,
+    )
     console.print(f"pruningbench platform on http://{host}:{port} over {store.url}; runs need `pruningbench worker`")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 

@@ -35,8 +35,14 @@ def worker(
 ) -> None:
     """Run queued tasks, each in a child process (a crash never takes the worker down), until stopped."""
     store = open_store(results_dir, db_url)
-    settings = WorkerSettings(gpus=parse_gpus(gpus), per_gpu=per_gpu, max_runs=max_runs, idle_exit=idle_exit,
-                              threads=threads, stale_after_s=stale_after)
+    settings = WorkerSettings(
+        gpus=parse_gpus(gpus),
+        per_gpu=per_gpu,
+        max_runs=max_runs,
+        idle_exit=idle_exit,
+        threads=threads,
+        stale_after_s=stale_after,
+    )
     Worker(store.database, settings).run()
 
 

@@ -63,7 +63,8 @@ def run(
 def bench(
     suite: Annotated[str, typer.Argument(help="A built-in suite name or a suite YAML path.")],
     methods: Annotated[
-        Optional[str], typer.Option(help="Comma-separated methods to keep: criteria, or pairings as Importance+Regularizer.")
+        Optional[str],
+        typer.Option(help="Comma-separated methods to keep: criteria, or pairings as Importance+Regularizer."),
     ] = None,
     speedups: Annotated[Optional[str], typer.Option(help="Comma-separated speed-ups to keep, e.g. 2,4.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Comma-separated seeds to keep.")] = None,
@@ -129,8 +130,10 @@ def _run_parallel(configs: list[RunConfig], store: ResultStore, jobs: int, resul
     for task in failed:
         reason = (task.error or "").splitlines()[0] if task.error else ""
         errors.print(f"task {task.id} ({task.label}) {task.state}: {reason}", highlight=False, soft_wrap=True)
-    console.print(f"suite: done in {format_duration(time.perf_counter() - started)}"
-                  + (f", {len(failed)} runs not done" if failed else ""))
+    console.print(
+        f"suite: done in {format_duration(time.perf_counter() - started)}"
+        + (f", {len(failed)} runs not done" if failed else "")
+    )
     return len(failed)
 
 
@@ -171,7 +174,9 @@ def _print_boards(boards: list[Board]) -> None:
     for board in boards:
         table = Table(title=board.title, title_justify="left")
         for column in COLUMNS:
-            table.add_column(column, justify="left" if column in ("Importance", "Regularizer") else "right", no_wrap=True)
+            table.add_column(
+                column, justify="left" if column in ("Importance", "Regularizer") else "right", no_wrap=True
+            )
         for row in board.rows:
             table.add_row(*row.cells())
         console.print(table)

@@ -61,8 +61,19 @@ def _start_worker(db_url: str, index: int, jobs: int, log: Path) -> subprocess.P
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    command = [sys.executable, "-m", "pruningbench", "worker", "--idle-exit", "--threads", str(threads),
-               "--gpus", str(index % gpus) if gpus else "cpu", "--db-url", db_url]
+    command = [
+        sys.executable,
+        "-m",
+        "pruningbench",
+        "worker",
+        "--idle-exit",
+        "--threads",
+        str(threads),
+        "--gpus",
+        str(index % gpus) if gpus else "cpu",
+        "--db-url",
+        db_url,
+    ]
     with log.open("ab") as output:
         return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
@@ -94,7 +105,10 @@ def queue_view(tasks: list[Task], elapsed: float | None = None) -> Group:
         table.add_column(column, no_wrap=True)
     for task in (t for t in tasks if t.state == "running"):
         table.add_row(
-            str(task.id), task.label, task.worker or "", task.stage or "",
+            str(task.id),
+            task.label,
+            task.worker or "",
+            task.stage or "",
             f"{task.epoch}/{task.epochs}" if task.epoch is not None else "",
             f"{task.fraction:.0%}" if task.fraction is not None else "",
             format_duration(task.eta_s) if task.eta_s is not None else "",

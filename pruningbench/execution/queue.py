@@ -86,7 +86,11 @@ class TaskQueue:
     # Submitting and managing
 
     def enqueue(
-        self, configs: list[RunConfig], batch: str | None = None, priority: int = 0, max_attempts: int = 3,
+        self,
+        configs: list[RunConfig],
+        batch: str | None = None,
+        priority: int = 0,
+        max_attempts: int = 3,
         submitted_by: str | None = None,
     ) -> list[int]:
         """Queue one task per config, in order; their ids. A config already queued or running is not queued twice:
@@ -94,17 +98,29 @@ class TaskQueue:
         now, who = _now(), submitted_by or submitter()
         keys = [config.run_key() for config in configs]
         with self.database.writing() as session:
-            active = dict(session.execute(
-                select(TaskRow.run_key, TaskRow.id).where(TaskRow.run_key.in_(keys), TaskRow.state.in_(ACTIVE_STATES))
-            ).all())
+            active = dict(
+                session.execute(
+                    select(TaskRow.run_key, TaskRow.id).where(
+                        TaskRow.run_key.in_(keys), TaskRow.state.in_(ACTIVE_STATES)
+                    )
+                ).all()
+            )
             ids = []
             for key, config in zip(keys, configs):
                 if key not in active:
                     row = TaskRow(
-                        run_key=key, label=describe(config), config=config.model_dump(mode="json"), state="queued",
+                        run_key=key,
+                        label=describe(config),
+                        config=config.model_dump(mode="json"),
+                        state="queued",
                         base_stage=base_stage_key(config),
-                        priority=priority, submitted_by=who, batch=batch, attempts=0, max_attempts=max_attempts,
-                        cancel_requested=False, created_at=now,
+                        priority=priority,
+                        submitted_by=who,
+                        batch=batch,
+                        attempts=0,
+                        max_attempts=max_attempts,
+                        cancel_requested=False,
+                        created_at=now,
                     )
                     session.add(row)
                     session.flush()
@@ -125,9 +141,11 @@ class TaskQueue:
     def active_count(self, submitted_by: str) -> int:
         """Queued and running tasks of one submitter (the platform's per-token limit)."""
         with self.database.reading() as session:
-            return session.scalar(select(func.count()).select_from(TaskRow).where(
-                TaskRow.submitted_by == submitted_by, TaskRow.state.in_(ACTIVE_STATES)
-            ))
+            return session.scalar(
+                select(func.count())
+                .select_from(TaskRow)
+                .where(TaskRow.submitted_by == submitted_by, TaskRow.state.in_(ACTIVE_STATES))
+            )
 
     def get(self, task_id: int) -> Task:
         """One task, or a one-line error."""
@@ -178,14 +196,29 @@ class TaskQueue:
         now = _now()
         base_being_built = exists().where(StageClaimRow.key == TaskRow.base_stage)
         next_id = (
-            select(TaskRow.id).where(TaskRow.state == "queued")
-            .order_by(case((base_being_built, 1), else_=0), TaskRow.priority.desc(), TaskRow.id).limit(1)
-            .with_for_update(skip_locked=True).scalar_subquery()
+            select(TaskRow.id)
+            .where(TaskRow.state == "queued")
+            .order_by(case((base_being_built, 1), else_=0), TaskRow.priority.desc(), TaskRow.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
         claim = (
-            update(TaskRow).where(TaskRow.id == next_id, TaskRow.state == "queued")
-            .values(state="running", worker=worker, attempts=TaskRow.attempts + 1, heartbeat=now, started_at=now,
-                    stage="claimed", epoch=None, epochs=None, fraction=None, eta_s=None, error=None)
+            update(TaskRow)
+            .where(TaskRow.id == next_id, TaskRow.state == "queued")
+            .values(
+                state="running",
+                worker=worker,
+                attempts=TaskRow.attempts + 1,
+                heartbeat=now,
+                started_at=now,
+                stage="claimed",
+                epoch=None,
+                epochs=None,
+                fraction=None,
+                eta_s=None,
+                error=None,
+            )
             .returning(TaskRow.id)
         )
         with self.database.writing() as session:
@@ -201,18 +234,29 @@ class TaskQueue:
             session.execute(
                 update(TaskRow).where(TaskRow.worker == worker, TaskRow.state == "running").values(heartbeat=_now())
             )
-            return list(session.scalars(select(TaskRow.id).where(
-                TaskRow.worker == worker, TaskRow.state == "running", TaskRow.cancel_requested.is_(True)
-            )))
+            return list(
+                session.scalars(
+                    select(TaskRow.id).where(
+                        TaskRow.worker == worker, TaskRow.state == "running", TaskRow.cancel_requested.is_(True)
+                    )
+                )
+            )
 
     def report(
-        self, task_id: int, attempt: int, stage: str, epoch: int | None, epochs: int | None, fraction: float | None,
+        self,
+        task_id: int,
+        attempt: int,
+        stage: str,
+        epoch: int | None,
+        epochs: int | None,
+        fraction: float | None,
         eta_s: float | None,
     ) -> bool:
         """Write a running attempt's progress; whether it should stop (cancelled, or no longer its attempt)."""
         with self.database.writing() as session:
             updated = session.execute(
-                update(TaskRow).where(self._attempt(task_id, attempt))
+                update(TaskRow)
+                .where(self._attempt(task_id, attempt))
                 .values(stage=stage[:100], epoch=epoch, epochs=epochs, fraction=fraction, eta_s=eta_s)
                 .returning(TaskRow.cancel_requested)
             ).scalar()
@@ -224,32 +268,36 @@ class TaskQueue:
         """End a running attempt as ``done``, ``failed`` or ``cancelled``; False if it was no longer running."""
         with self.database.writing() as session:
             ended = session.execute(
-                update(TaskRow).where(self._attempt(task_id, attempt))
+                update(TaskRow)
+                .where(self._attempt(task_id, attempt))
                 .values(state=state, run_id=run_id, error=error, finished_at=_now(), eta_s=None)
             ).rowcount
-            session.execute(delete(StageClaimRow).where(
-                StageClaimRow.task_id == task_id, StageClaimRow.attempt == attempt
-            ))
+            session.execute(
+                delete(StageClaimRow).where(StageClaimRow.task_id == task_id, StageClaimRow.attempt == attempt)
+            )
         return ended == 1
 
     def requeue(self, task_id: int, attempt: int, reason: str) -> None:
         """Give a running attempt back to the queue (its worker is stopping); this attempt does not count."""
         with self.database.writing() as session:
             session.execute(
-                update(TaskRow).where(self._attempt(task_id, attempt))
+                update(TaskRow)
+                .where(self._attempt(task_id, attempt))
                 .values(state="queued", attempts=TaskRow.attempts - 1, worker=None, stage=None, error=reason)
             )
-            session.execute(delete(StageClaimRow).where(
-                StageClaimRow.task_id == task_id, StageClaimRow.attempt == attempt
-            ))
+            session.execute(
+                delete(StageClaimRow).where(StageClaimRow.task_id == task_id, StageClaimRow.attempt == attempt)
+            )
 
     def requeue_stale(self, stale_after_s: float) -> list[int]:
         """Tasks whose worker stopped heartbeating: queued again, or failed once their attempts are used up."""
         cutoff = _now() - timedelta(seconds=stale_after_s)
         with self.database.writing() as session:
-            stale = list(session.scalars(
-                select(TaskRow).where(TaskRow.state == "running", TaskRow.heartbeat < cutoff).with_for_update()
-            ))
+            stale = list(
+                session.scalars(
+                    select(TaskRow).where(TaskRow.state == "running", TaskRow.heartbeat < cutoff).with_for_update()
+                )
+            )
             for row in stale:
                 reason = f"worker {row.worker} stopped heartbeating (attempt {row.attempts} of {row.max_attempts})"
                 row.state = "queued" if row.attempts < row.max_attempts else "failed"
@@ -269,9 +317,9 @@ class TaskQueue:
                 return True
             if (held.task_id, held.attempt) == (task_id, attempt):
                 return True
-            holder_alive = session.scalar(select(func.count()).select_from(TaskRow).where(
-                self._attempt(held.task_id, held.attempt)
-            ))
+            holder_alive = session.scalar(
+                select(func.count()).select_from(TaskRow).where(self._attempt(held.task_id, held.attempt))
+            )
             if holder_alive:
                 return False
             held.task_id, held.attempt, held.created_at = task_id, attempt, _now()
@@ -280,16 +328,17 @@ class TaskQueue:
     def release_stage(self, key: str, task_id: int, attempt: int) -> None:
         """Give up the right to build ``key`` (it is built, or this attempt failed)."""
         with self.database.writing() as session:
-            session.execute(delete(StageClaimRow).where(
-                StageClaimRow.key == key, StageClaimRow.task_id == task_id, StageClaimRow.attempt == attempt
-            ))
+            session.execute(
+                delete(StageClaimRow).where(
+                    StageClaimRow.key == key, StageClaimRow.task_id == task_id, StageClaimRow.attempt == attempt
+                )
+            )
 
     def cancel_queued(self, batch: str) -> int:
         """Cancel the still-queued tasks of ``batch`` (its submitter stopped following them); how many."""
         with self.database.writing() as session:
             return session.execute(
-                update(TaskRow).where(TaskRow.batch == batch, TaskRow.state == "queued")
+                update(TaskRow)
+                .where(TaskRow.batch == batch, TaskRow.state == "queued")
                 .values(state="cancelled", finished_at=_now())
             ).rowcount
-
-

@@ -87,8 +87,13 @@ class Worker:
     def run(self) -> int:
         """Work until told to stop (or idle / out of runs, as set); the number of tasks claimed."""
         previous = {sig: signal.signal(sig, self._stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        log.info("worker %s: %d slot(s) (%s), %d CPU thread(s) per run", self.name, len(self.slots),
-                 ", ".join("cpu" if s.gpu is None else f"gpu {s.gpu}" for s in self.slots), self.threads)
+        log.info(
+            "worker %s: %d slot(s) (%s), %d CPU thread(s) per run",
+            self.name,
+            len(self.slots),
+            ", ".join("cpu" if s.gpu is None else f"gpu {s.gpu}" for s in self.slots),
+            self.threads,
+        )
         self._next_beat = 0.0
         try:
             while not self._stopping:
@@ -128,8 +133,11 @@ class Worker:
             if slot.task is not None and slot.task.id in cancelled and slot.cancel_at is None:
                 slot.cancel_at = time.monotonic()
         for task_id in self.queue.requeue_stale(self.settings.stale_after_s):
-            log.warning("worker %s: task %d had lost its worker; requeued (or failed after its last attempt)",
-                        self.name, task_id)
+            log.warning(
+                "worker %s: task %d had lost its worker; requeued (or failed after its last attempt)",
+                self.name,
+                task_id,
+            )
 
     def _fill(self) -> bool:
         """Claim a task for every free slot (within ``max_runs``); whether any was claimed."""
@@ -146,12 +154,18 @@ class Worker:
             claimed_any = True
             slot.task, slot.cancel_at = task, None
             slot.process = self._context.Process(
-                target=run_task, name=f"pruningbench-task-{task.id}",
+                target=run_task,
+                name=f"pruningbench-task-{task.id}",
                 args=(self.database.url, task.id, task.attempts, slot.gpu, self.threads, os.getpid()),
             )
             slot.process.start()
-            log.info("worker %s: task %d (%s) started on %s", self.name, task.id, task.label,
-                     "cpu" if slot.gpu is None else f"gpu {slot.gpu}")
+            log.info(
+                "worker %s: task %d (%s) started on %s",
+                self.name,
+                task.id,
+                task.label,
+                "cpu" if slot.gpu is None else f"gpu {slot.gpu}",
+            )
         return claimed_any
 
     def _reap(self) -> None:
@@ -165,8 +179,11 @@ class Worker:
             if slot.cancel_at is not None:
                 self.queue.finish(task.id, task.attempts, "cancelled")
             elif code != 0:
-                reason = (f"the run process was killed by signal {-code}" + (" (out of memory?)" if code == -9 else "")
-                          if code is not None and code < 0 else f"the run process exited with code {code}")
+                reason = (
+                    f"the run process was killed by signal {-code}" + (" (out of memory?)" if code == -9 else "")
+                    if code is not None and code < 0
+                    else f"the run process exited with code {code}"
+                )
                 self.queue.finish(task.id, task.attempts, "failed", error=reason)
             slot.process, slot.task, slot.cancel_at = None, None, None
 

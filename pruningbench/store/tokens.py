@@ -50,7 +50,9 @@ class TokenStore:
         secret = f"pb_{secrets.token_urlsafe(32)}"
         try:
             with self.database.writing() as session:
-                session.add(TokenRow(name=name, scope=scope, digest=_digest(secret), created_at=datetime.now(timezone.utc)))
+                session.add(
+                    TokenRow(name=name, scope=scope, digest=_digest(secret), created_at=datetime.now(timezone.utc))
+                )
         except IntegrityError:
             raise UserError(f"a token called {name!r} exists already") from None
         return secret
@@ -58,7 +60,9 @@ class TokenStore:
     def check(self, secret: str) -> Token | None:
         """The token of ``secret`` if it exists and is not revoked."""
         with self.database.reading() as session:
-            row = session.scalar(select(TokenRow).where(TokenRow.digest == _digest(secret), TokenRow.revoked_at.is_(None)))
+            row = session.scalar(
+                select(TokenRow).where(TokenRow.digest == _digest(secret), TokenRow.revoked_at.is_(None))
+            )
             return None if row is None else Token(row.name, row.scope)
 
     def check_name(self, name: str) -> Token | None:
@@ -78,11 +82,16 @@ class TokenStore:
     def any_admin(self) -> bool:
         """Whether an active admin token exists (the server creates one on its first start otherwise)."""
         with self.database.reading() as session:
-            return session.scalar(
-                select(TokenRow.id).where(TokenRow.scope == "admin", TokenRow.revoked_at.is_(None)).limit(1)
-            ) is not None
+            return (
+                session.scalar(
+                    select(TokenRow.id).where(TokenRow.scope == "admin", TokenRow.revoked_at.is_(None)).limit(1)
+                )
+                is not None
+            )
 
     def names(self) -> list[tuple[str, str, bool]]:
         """Every token: name, scope, active."""
         with self.database.reading() as session:
-            return [(r.name, r.scope, r.revoked_at is None) for r in session.scalars(select(TokenRow).order_by(TokenRow.id))]
+            return [
+                (r.name, r.scope, r.revoked_at is None) for r in session.scalars(select(TokenRow).order_by(TokenRow.id))
+            ]

@@ -91,7 +91,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.exception_handler(UserError)
     async def user_error(request: Request, error: UserError) -> Response:
-        return _error(request, 422 if hasattr(error, "field") else 400, str(error), field_name=getattr(error, "field", None))
+        return _error(
+            request, 422 if hasattr(error, "field") else 400, str(error), field_name=getattr(error, "field", None)
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> Response:  # logged here, never shown as a traceback
@@ -105,8 +107,9 @@ def _public(path: str) -> bool:
     return path.startswith("/static") or path in ("/login", "/api/login")
 
 
-def _error(request: Request, status: int, message: str, headers: dict | None = None,
-           field_name: str | None = None) -> Response:
+def _error(
+    request: Request, status: int, message: str, headers: dict | None = None, field_name: str | None = None
+) -> Response:
     """JSON for the API, a page for a browser."""
     if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
         body = {"detail": message} if field_name is None else {"detail": message, "field": field_name}

@@ -22,7 +22,7 @@ _CACHE_SIZE = 512
 def _draw(draw: Callable[[Path], Path]) -> str:
     with tempfile.TemporaryDirectory() as folder:
         text = draw(Path(folder) / "figure.svg").read_text()
-    return text[text.index("<svg"):]  # drop the XML prologue: the SVG is inlined in HTML
+    return text[text.index("<svg") :]  # drop the XML prologue: the SVG is inlined in HTML
 
 
 def svg(kind: str, records: list[RunRecord], title: str) -> str:

@@ -28,12 +28,21 @@ from pruningbench.suite import load_suite
 __all__ = ["FormField", "FormError", "GRID_FIELDS", "form_fields", "configs_from_form"]
 
 REGISTRY_CHOICES = {
-    "task.model": MODELS.names, "task.dataset": DATASETS.names, "method.importance": CRITERIA.names,
+    "task.model": MODELS.names,
+    "task.dataset": DATASETS.names,
+    "method.importance": CRITERIA.names,
     "method.regularizer": REGULARIZERS.names,
 }
 # Not on the form: where things live (the server decides), and settings with no meaning for a queued run.
-SERVER_ONLY = {"task.data_root", "task.pretrained", "task.base_checkpoint", "task.download", "task.workers",
-               "results_dir", "device"}
+SERVER_ONLY = {
+    "task.data_root",
+    "task.pretrained",
+    "task.base_checkpoint",
+    "task.download",
+    "task.workers",
+    "results_dir",
+    "device",
+}
 # Fields that take a comma-separated list: the task is the grid over them (as a suite is).
 GRID_FIELDS = ("method.importance", "prune.speedup", "seed")
 
@@ -80,7 +89,9 @@ def _leaves(model: type[BaseModel], prefix: str = "") -> list[tuple[str, Any, An
     leaves = []
     for name, info in model.model_fields.items():
         annotation = info.annotation
-        nested = [a for a in typing.get_args(annotation) or (annotation,) if isinstance(a, type) and issubclass(a, BaseModel)]
+        nested = [
+            a for a in typing.get_args(annotation) or (annotation,) if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
         if nested:
             leaves += _leaves(nested[0], f"{prefix}{name}.")
         else:
@@ -91,7 +102,11 @@ def _leaves(model: type[BaseModel], prefix: str = "") -> list[tuple[str, Any, An
 def _kind(annotation: Any) -> tuple[str, tuple[str, ...], bool]:
     args = typing.get_args(annotation)
     optional = type(None) in args
-    core = [a for a in args if a is not type(None)] if typing.get_origin(annotation) in (typing.Union, types.UnionType) else [annotation]
+    core = (
+        [a for a in args if a is not type(None)]
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType)
+        else [annotation]
+    )
     base = core[0] if len(core) == 1 else annotation
     if typing.get_origin(base) is Literal:
         return "choice", tuple(str(v) for v in typing.get_args(base)), optional
@@ -121,9 +136,13 @@ def form_fields(preset: str) -> list[FormField]:
         bounds: dict[str, Any] = {}
         for meta in info.metadata:
             if isinstance(meta, Ge | Gt):
-                bounds.update(low=float(getattr(meta, "ge", getattr(meta, "gt", 0))), low_inclusive=isinstance(meta, Ge))
+                bounds.update(
+                    low=float(getattr(meta, "ge", getattr(meta, "gt", 0))), low_inclusive=isinstance(meta, Ge)
+                )
             if isinstance(meta, Le | Lt):
-                bounds.update(high=float(getattr(meta, "le", getattr(meta, "lt", 0))), high_inclusive=isinstance(meta, Le))
+                bounds.update(
+                    high=float(getattr(meta, "le", getattr(meta, "lt", 0))), high_inclusive=isinstance(meta, Le)
+                )
         default = _lookup(values, name)
         fields.append(FormField(name, kind, default, choices, optional, help=info.description or "", **bounds))
     return fields
@@ -185,8 +204,10 @@ def configs_from_form(
             choices = [part.strip() for part in text.split(",") if part.strip()]
             if not choices:
                 raise FormError(name, "give at least one value")
-            grids[name] = [_parse(FormField(name, "choice", None, field.choices), c) if field.choices else _number(field, c)
-                           for c in choices]
+            grids[name] = [
+                _parse(FormField(name, "choice", None, field.choices), c) if field.choices else _number(field, c)
+                for c in choices
+            ]
         else:
             values[name] = _parse(field, text)
     values["results_dir"] = str(results_dir)
@@ -197,8 +218,11 @@ def configs_from_form(
     for importance in grids.get("method.importance", [None]):
         for speedup in grids.get("prune.speedup", [None]):
             for seed in grids.get("seed", [None]):
-                cell = {key: value for key, value in (("method.importance", importance), ("prune.speedup", speedup),
-                                                      ("seed", seed)) if value is not None}
+                cell = {
+                    key: value
+                    for key, value in (("method.importance", importance), ("prune.speedup", speedup), ("seed", seed))
+                    if value is not None
+                }
                 try:
                     configs.append(load_preset(preset, {**values, **cell}))
                 except ConfigError as error:

@@ -73,8 +73,11 @@ def require(scope: str):
     def dependency(request: Request) -> Token:
         token = current_token(request)
         if token is None:
-            raise HTTPException(401, "a token is needed: log in, or send 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "a token is needed: log in, or send 'Authorization: Bearer <token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         if not token.allows(scope):
             raise HTTPException(403, f"token {token.name!r} has scope {token.scope!r}; this needs {scope!r}")
         return token

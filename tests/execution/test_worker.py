@@ -14,14 +14,28 @@ from pruningbench.execution.queue import TaskQueue
 from pruningbench.pipeline import run_experiment
 from pruningbench.store import ResultStore
 
-SUITE = [("MagnitudeL1", None, 2.0), ("MagnitudeL1", None, 4.0), ("MagnitudeL2", None, 2.0), ("MagnitudeL2", None, 4.0),
-         ("MagnitudeL2", "GroupNorm", 2.0), ("MagnitudeL2", "GroupNorm", 4.0)]
+SUITE = [
+    ("MagnitudeL1", None, 2.0),
+    ("MagnitudeL1", None, 4.0),
+    ("MagnitudeL2", None, 2.0),
+    ("MagnitudeL2", None, 4.0),
+    ("MagnitudeL2", "GroupNorm", 2.0),
+    ("MagnitudeL2", "GroupNorm", 4.0),
+]
 
 
 def _suite(tiny_config, results_dir: Path):
     return [
-        tiny_config(**{"method.importance": importance, "method.regularizer": regularizer, "prune.speedup": speedup,
-                       "sparsify.epochs": 1, "sparsify.batch_size": 32, "results_dir": str(results_dir)})
+        tiny_config(
+            **{
+                "method.importance": importance,
+                "method.regularizer": regularizer,
+                "prune.speedup": speedup,
+                "sparsify.epochs": 1,
+                "sparsify.batch_size": 32,
+                "results_dir": str(results_dir),
+            }
+        )
         for importance, regularizer, speedup in SUITE
     ]
 
@@ -92,8 +106,11 @@ def test_three_workers_run_a_suite_as_a_serial_run_would_and_build_shared_stages
     for expected in serial:
         got = parallel[expected.run_key]
         assert (got.base_metric, got.pruned_metric_before_finetune, got.pruned_metric, got.achieved_speedup) == (
-            expected.base_metric, expected.pruned_metric_before_finetune, expected.pruned_metric,
-            expected.achieved_speedup)
+            expected.base_metric,
+            expected.pruned_metric_before_finetune,
+            expected.pruned_metric,
+            expected.achieved_speedup,
+        )
         assert got.channels_after == expected.channels_after
     text = "".join(log.read_text() for log in logs)
     assert text.count("base model: training") == 1  # trained by one run; the other five waited, then loaded it
@@ -125,9 +142,7 @@ def test_a_killed_worker_s_task_is_requeued_and_every_run_is_stored_once(tiny_co
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
-def test_cancelling_a_running_task_ends_it_within_ten_seconds_and_its_process(
-    tiny_config, tmp_path, start_worker
-):
+def test_cancelling_a_running_task_ends_it_within_ten_seconds_and_its_process(tiny_config, tmp_path, start_worker):
     url = f"sqlite:///{tmp_path / 'pruningbench.db'}"
     queue = TaskQueue(ResultStore(url).database)
     (task_id,) = queue.enqueue([tiny_config(**{"finetune.epochs": 500})])
@@ -151,11 +166,13 @@ def test_a_crashing_or_failing_run_never_takes_its_worker_down(tiny_config, tmp_
     queue = TaskQueue(ResultStore(url).database)
     empty = tmp_path / "no-cifar-here"
     empty.mkdir()
-    killed, failing, fine = queue.enqueue([
-        tiny_config(**{"finetune.epochs": 500}),
-        tiny_config(**{"task.dataset": "cifar100", "task.data_root": str(empty)}),
-        tiny_config(seed=3),
-    ])
+    killed, failing, fine = queue.enqueue(
+        [
+            tiny_config(**{"finetune.epochs": 500}),
+            tiny_config(**{"task.dataset": "cifar100", "task.data_root": str(empty)}),
+            tiny_config(seed=3),
+        ]
+    )
     worker = start_worker(url, tmp_path / "worker.log", "--idle-exit")
     _wait_for(lambda: _in_finetune(queue, killed, epoch=1), 300, "the first run to be finetuning")
     for child in _children(worker.pid):

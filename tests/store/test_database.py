@@ -14,8 +14,16 @@ from pruningbench.store.database import head_revision
 from pruningbench.store.schema import Base
 from tests.helpers import make_record
 
-LATER_COLUMNS = ("base_metrics", "pruned_metrics", "base_latency_ms", "latency_ms", "latency_device", "origin",
-                 "submitted_by", "verification")  # not in the first release
+LATER_COLUMNS = (
+    "base_metrics",
+    "pruned_metrics",
+    "base_latency_ms",
+    "latency_ms",
+    "latency_device",
+    "origin",
+    "submitted_by",
+    "verification",
+)  # not in the first release
 
 
 def _differences(url: str) -> list:
@@ -30,10 +38,15 @@ def _first_release_store(url: str) -> None:
     metadata = sqlalchemy.MetaData()
     columns = [
         sqlalchemy.Column(
-            column.name, sqlalchemy.Integer() if isinstance(column.type, sqlalchemy.BigInteger) else column.type,
-            primary_key=column.primary_key, nullable=column.nullable, unique=column.unique, index=column.index,
+            column.name,
+            sqlalchemy.Integer() if isinstance(column.type, sqlalchemy.BigInteger) else column.type,
+            primary_key=column.primary_key,
+            nullable=column.nullable,
+            unique=column.unique,
+            index=column.index,
         )
-        for column in Base.metadata.tables["runs"].columns if column.name not in LATER_COLUMNS
+        for column in Base.metadata.tables["runs"].columns
+        if column.name not in LATER_COLUMNS
     ]
     table = sqlalchemy.Table("runs", metadata, *columns)
     metadata.create_all(engine)

@@ -28,7 +28,9 @@ def stored_runs(tmp_path_factory, tiny_config_factory):
     results = tmp_path_factory.mktemp("platform") / "results"
     store = ResultStore.in_dir(results)
     for importance, speedup in (("MagnitudeL2", 2.0), ("Random", 2.0), ("MagnitudeL2", 4.0)):
-        run_experiment(tiny_config_factory(results, **{"method.importance": importance, "prune.speedup": speedup}), store)
+        run_experiment(
+            tiny_config_factory(results, **{"method.importance": importance, "prune.speedup": speedup}), store
+        )
     return results
 
 
@@ -38,8 +40,14 @@ def tiny_config_factory():
     from tests.plugin import TINY_DATASET
 
     def make(results: Path, **overrides):
-        base = {"task.dataset": TINY_DATASET, "base_training.epochs": 1, "base_training.batch_size": 64,
-                "finetune.epochs": 1, "finetune.batch_size": 64, "results_dir": str(results)}
+        base = {
+            "task.dataset": TINY_DATASET,
+            "base_training.epochs": 1,
+            "base_training.batch_size": 64,
+            "finetune.epochs": 1,
+            "finetune.batch_size": 64,
+            "results_dir": str(results),
+        }
         return load_preset("quickstart", {**base, **overrides})
 
     return make
@@ -76,11 +84,20 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Server":
-        command = [sys.executable, "-m", "pruningbench", "serve", "--port", str(self.port),
-                   "--results-dir", str(self.results)]
+        command = [
+            sys.executable,
+            "-m",
+            "pruningbench",
+            "serve",
+            "--port",
+            str(self.port),
+            "--results-dir",
+            str(self.results),
+        ]
         with self.log.open("ab") as output:
-            self.process = subprocess.Popen(command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "COLUMNS": "200"})
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"}
+            )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.process.poll() is None, self.log.read_text()
@@ -119,7 +136,17 @@ def browser_type_launch_args(browser_type_launch_args):
     """Debian's chromium (no browser download is possible here), headless, without background networking."""
     if CHROMIUM is None:
         pytest.skip("chromium is not installed (make test installs it when run as root)")
-    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True, "args": [
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync",
-    ]}
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "headless": True,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }

@@ -24,8 +24,11 @@ def test_every_page_renders_and_the_api_mirrors_it(platform):
     records = ResultStore.in_dir(results).records()
     boards = client.get("/api/boards").json()
     assert [(b["speedup"], b["track"], [r["importance"] for r in b["rows"]]) for b in boards] == [
-        (2.0, "criteria", ["MagnitudeL2", "Random"]) if boards[0]["rows"][0]["prune"] >= boards[0]["rows"][1]["prune"]
-        else (2.0, "criteria", ["Random", "MagnitudeL2"]), (4.0, "criteria", ["MagnitudeL2"])]
+        (2.0, "criteria", ["MagnitudeL2", "Random"])
+        if boards[0]["rows"][0]["prune"] >= boards[0]["rows"][1]["prune"]
+        else (2.0, "criteria", ["Random", "MagnitudeL2"]),
+        (4.0, "criteria", ["MagnitudeL2"]),
+    ]
     assert all(row["provenance"] == ["run here"] for board in boards for row in board["rows"])
     page = client.get("/boards", headers=HTML).text
     assert page.count('class="board-title"') == 2 and "<svg" in page and "Provenance" in page
@@ -39,8 +42,10 @@ def test_every_page_renders_and_the_api_mirrors_it(platform):
     compare = client.get("/api/compare", params={"ids": f"{records[0].run_id},{records[1].run_id}"}).json()
     differing = {row["key"] for row in compare["config"] if row["differs"]}
     assert "method.importance" in differing and "task.dataset" not in differing
-    assert 'class="differs"' in client.get("/compare", params={"ids": f"{records[0].run_id},{records[1].run_id}"},
-                                            headers=HTML).text
+    assert (
+        'class="differs"'
+        in client.get("/compare", params={"ids": f"{records[0].run_id},{records[1].run_id}"}, headers=HTML).text
+    )
     for path in ("/runs", "/queue", "/tasks/new", "/tasks/new?suite=quickstart", "/submit", "/login", "/docs"):
         assert client.get(path, headers=HTML).status_code == 200, path
     fields = {field["name"]: field for field in client.get("/api/schema").json()["fields"]}
@@ -96,8 +101,13 @@ def test_a_bad_submission_is_422_with_the_field_named(platform, values, field, m
 
 def test_the_form_needs_a_session_and_its_csrf_token_and_shows_errors_beside_fields(platform):
     client, results, _, submit = platform
-    form = {"preset": "quickstart", "task.dataset": TINY_DATASET, "method.importance": "MagnitudeL1,LAMP",
-            "prune.speedup": "2,4", "finetune.epochs": "1"}
+    form = {
+        "preset": "quickstart",
+        "task.dataset": TINY_DATASET,
+        "method.importance": "MagnitudeL1,LAMP",
+        "prune.speedup": "2,4",
+        "finetune.epochs": "1",
+    }
     assert client.post("/tasks/new", data=form, headers=HTML).status_code == 401
     assert client.post("/login", data={"token": "wrong"}, headers=HTML).status_code == 401
     client.post("/login", data={"token": submit}, headers=HTML)
@@ -139,14 +149,16 @@ def _bundle(results, record, tmp_path, **changes) -> bytes:
 def test_a_submitted_bundle_is_verified_and_shown_with_its_provenance(platform, tmp_path):
     client, results, _, submit = platform
     record = ResultStore.in_dir(results).records()[0]
-    honest = client.post("/api/submissions", files={"bundle": ("b.zip", _bundle(results, record, tmp_path))},
-                         headers=_bearer(submit))
+    honest = client.post(
+        "/api/submissions", files={"bundle": ("b.zip", _bundle(results, record, tmp_path))}, headers=_bearer(submit)
+    )
     assert honest.status_code == 201, honest.text
     checks = honest.json()["verification"]
     assert checks["status"] == "verified" and checks["checks"]["params_after"]["ok"] is True
     assert checks["checks"]["pruned_metric"]["ok"] is True  # the embedded data is on every server: re-evaluated
-    inflated = _bundle(results, record, tmp_path, params_after=record.params_after // 2, achieved_speedup=8.0,
-                       seed=7, run_key="other")
+    inflated = _bundle(
+        results, record, tmp_path, params_after=record.params_after // 2, achieved_speedup=8.0, seed=7, run_key="other"
+    )
     claimed = client.post("/api/submissions", files={"bundle": ("b.zip", inflated)}, headers=_bearer(submit))
     assert claimed.status_code == 201 and claimed.json()["verification"]["status"] == "mismatch"
     shown = client.get(f"/runs/{claimed.json()['run_id']}", headers=HTML).text
@@ -178,7 +190,8 @@ def test_bad_bundles_are_refused(platform, tmp_path, problem):
         data, status, expected = buffer.getvalue(), 422, "not in the safe format"
     else:
         client.app.state.settings = client.app.state.settings.__class__(
-            **{**client.app.state.settings.__dict__, "max_upload_mb": 0.05})
+            **{**client.app.state.settings.__dict__, "max_upload_mb": 0.05}
+        )
         data, status, expected = good, 413, "larger than the server's limit"
     response = client.post("/api/submissions", files={"bundle": ("b.zip", data)}, headers=_bearer(submit))
     assert response.status_code == status and expected in response.json()["detail"]
@@ -191,8 +204,9 @@ def test_export_run_writes_a_bundle_of_a_record_and_a_safe_model(platform, tmp_p
     _, results, _, _ = platform
     record = ResultStore.in_dir(results).records()[0]
     out = tmp_path / "mine.zip"
-    code, printed, err = _cli(monkeypatch, capsys, "export-run", record.run_id[:8], "--results-dir", str(results),
-                              "--out", str(out))
+    code, printed, err = _cli(
+        monkeypatch, capsys, "export-run", record.run_id[:8], "--results-dir", str(results), "--out", str(out)
+    )
     assert code == 0, err
     with zipfile.ZipFile(out) as bundle:
         assert set(bundle.namelist()) == {"record.json", "model.pt"}

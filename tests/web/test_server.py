@@ -15,19 +15,24 @@ def test_fifty_concurrent_leaderboard_requests_all_succeed(live_server, stored_r
     shutil.copytree(stored_runs, tmp_path / "results")
     server = live_server()
     with httpx.Client(timeout=120) as client, ThreadPoolExecutor(max_workers=50) as pool:
-        responses = list(pool.map(lambda _: client.get(f"{server.url}/boards", headers={"accept": "text/html"}),
-                                  range(50)))
+        responses = list(
+            pool.map(lambda _: client.get(f"{server.url}/boards", headers={"accept": "text/html"}), range(50))
+        )
     assert [response.status_code for response in responses] == [200] * 50
     assert all(response.text.count('class="board-title"') == 2 for response in responses)
 
 
 def test_killing_the_server_mid_run_loses_nothing(live_server, start_worker, tmp_path):
     server = live_server()
-    body = {"preset": "quickstart", "values": {"task.dataset": TINY_DATASET, "base_training.epochs": 1,
-                                               "finetune.epochs": 12}}
+    body = {
+        "preset": "quickstart",
+        "values": {"task.dataset": TINY_DATASET, "base_training.epochs": 1, "finetune.epochs": 12},
+    }
     headers = {"authorization": f"Bearer {server.admin}"}
     (task_id,) = httpx.post(f"{server.url}/api/tasks", json=body, headers=headers, timeout=60).json()["tasks"]
-    worker = start_worker(f"sqlite:///{tmp_path / 'results' / 'pruningbench.db'}", tmp_path / "worker.log", "--idle-exit")
+    worker = start_worker(
+        f"sqlite:///{tmp_path / 'results' / 'pruningbench.db'}", tmp_path / "worker.log", "--idle-exit"
+    )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         task = httpx.get(f"{server.url}/api/tasks", timeout=30).json()[0]

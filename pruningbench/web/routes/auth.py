@@ -22,8 +22,14 @@ def login(request: Request, token: str = Form(...)) -> Response:
     if found is None:
         return page(request, "login.html", status_code=401, error="unknown or revoked token")
     response = RedirectResponse("/boards", status_code=303)
-    response.set_cookie(SESSION_COOKIE, request.app.state.sessions.issue(found), max_age=SESSION_MAX_AGE_S,
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    response.set_cookie(
+        SESSION_COOKIE,
+        request.app.state.sessions.issue(found),
+        max_age=SESSION_MAX_AGE_S,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 

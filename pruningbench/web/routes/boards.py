@@ -17,8 +17,16 @@ from pruningbench.web.routes import page
 router = APIRouter()
 
 
-def _filtered(request: Request, task: str | None, scope: str | None, speedup: float | None, track: str | None,
-              setting: str | None, sort: str | None, desc: bool) -> tuple[list[Board], list[RunRecord], list[Board]]:
+def _filtered(
+    request: Request,
+    task: str | None,
+    scope: str | None,
+    speedup: float | None,
+    track: str | None,
+    setting: str | None,
+    sort: str | None,
+    desc: bool,
+) -> tuple[list[Board], list[RunRecord], list[Board]]:
     """(the boards that pass the filters, sorted as asked; every record; every board)."""
     if sort is not None and sort not in COLUMN_FIELDS:
         from fastapi import HTTPException
@@ -27,9 +35,12 @@ def _filtered(request: Request, task: str | None, scope: str | None, speedup: fl
     records = request.app.state.store.records()
     every = build_boards(records)
     chosen = [
-        board for board in every
-        if (task is None or board.task == task) and (scope is None or board.scope == scope)
-        and (speedup is None or board.speedup == speedup) and (track is None or board.track == track)
+        board
+        for board in every
+        if (task is None or board.task == task)
+        and (scope is None or board.scope == scope)
+        and (speedup is None or board.speedup == speedup)
+        and (track is None or board.track == track)
         and (setting is None or board.setting == setting)
     ]
     if sort is not None:
@@ -50,14 +61,23 @@ def home() -> Response:
 
 @router.get("/boards", include_in_schema=False)
 def boards_page(
-    request: Request, task: str | None = None, scope: str | None = None, speedup: float | None = None,
-    track: str | None = None, setting: str | None = None, sort: str | None = None, desc: bool = False,
+    request: Request,
+    task: str | None = None,
+    scope: str | None = None,
+    speedup: float | None = None,
+    track: str | None = None,
+    setting: str | None = None,
+    sort: str | None = None,
+    desc: bool = False,
 ) -> Response:
     chosen, records, every = _filtered(request, task, scope, speedup, track, setting, sort, desc)
     figures = []
     for group in sorted({(b.task, b.scope, b.track, b.setting) for b in chosen}):
-        runs = [r for r in records if (r.task, r.scope, "criteria" if r.regularizer is None else "regularizer",
-                                       prune_setting(r)) == group]
+        runs = [
+            r
+            for r in records
+            if (r.task, r.scope, "criteria" if r.regularizer is None else "regularizer", prune_setting(r)) == group
+        ]
         title = " · ".join(part for part in group if part)
         figures.append((title, charts.svg("accuracy_vs_speedup", runs, f"{title}: accuracy vs speed-up")))
     profiles = []
@@ -67,26 +87,48 @@ def boards_page(
         profiles.append(charts.svg("channel_profile", runs, f"{board.title}: channels kept per layer"))
     summaries = summarize_tracks(every)
     options = {
-        "task": sorted({b.task for b in every}), "scope": sorted({b.scope for b in every}),
-        "speedup": sorted({b.speedup for b in every}), "track": sorted({b.track for b in every}),
+        "task": sorted({b.task for b in every}),
+        "scope": sorted({b.scope for b in every}),
+        "speedup": sorted({b.speedup for b in every}),
+        "track": sorted({b.track for b in every}),
         "setting": sorted({b.setting for b in every}),
     }
     chosen_filters = {"task": task, "scope": scope, "speedup": speedup, "track": track, "setting": setting}
     return page(
-        request, "boards.html", boards=list(zip(chosen, profiles)), columns=COLUMNS, figures=figures,
-        summaries=[(s, charts.track_svg(s)) for s in summaries], options=options, filters=chosen_filters,
-        sort=sort, desc=desc, total=len(records),
+        request,
+        "boards.html",
+        boards=list(zip(chosen, profiles)),
+        columns=COLUMNS,
+        figures=figures,
+        summaries=[(s, charts.track_svg(s)) for s in summaries],
+        options=options,
+        filters=chosen_filters,
+        sort=sort,
+        desc=desc,
+        total=len(records),
     )
 
 
 @router.get("/api/boards", tags=["boards"])
 def boards_api(
-    request: Request, task: str | None = None, scope: str | None = None, speedup: float | None = None,
-    track: str | None = None, setting: str | None = None,
-    sort: str | None = Query(None, description=f"a column: {', '.join(COLUMNS)}"), desc: bool = False,
+    request: Request,
+    task: str | None = None,
+    scope: str | None = None,
+    speedup: float | None = None,
+    track: str | None = None,
+    setting: str | None = None,
+    sort: str | None = Query(None, description=f"a column: {', '.join(COLUMNS)}"),
+    desc: bool = False,
 ) -> list[dict[str, Any]]:
     """The boards (filtered and sorted as the page), each with its title and ranked rows."""
     chosen, _, every = _filtered(request, task, scope, speedup, track, setting, sort, desc)
-    summaries = {s.track: {"methods": s.methods, "mean_ranks": s.mean_ranks, "friedman_p": s.friedman.p_value,
-                           "critical_difference": s.critical_difference} for s in summarize_tracks(every)}
+    summaries = {
+        s.track: {
+            "methods": s.methods,
+            "mean_ranks": s.mean_ranks,
+            "friedman_p": s.friedman.p_value,
+            "critical_difference": s.critical_difference,
+        }
+        for s in summarize_tracks(every)
+    }
     return [{**asdict(board), "title": board.title, "track_summary": summaries.get(board.track)} for board in chosen]

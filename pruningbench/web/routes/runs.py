@@ -63,8 +63,15 @@ def runs_page(request: Request) -> Response:
 def run_page(request: Request, run_id: str) -> Response:
     record = _run(request, run_id)
     channels = charts.svg("channel_profile", [record], f"{record.importance}: channels kept per layer")
-    return page(request, "run.html", run=record, config_yaml=yaml.safe_dump(record.config, sort_keys=False),
-                channels=channels, command=reproduce_command(record), provenance=provenance(record))
+    return page(
+        request,
+        "run.html",
+        run=record,
+        config_yaml=yaml.safe_dump(record.config, sort_keys=False),
+        channels=channels,
+        command=reproduce_command(record),
+        provenance=provenance(record),
+    )
 
 
 @router.get("/runs/{run_id}/config.yaml", include_in_schema=False)
@@ -105,5 +112,7 @@ def run_api(request: Request, run_id: str) -> dict[str, Any]:
 def compare_api(request: Request, ids: str = Query(..., description="2 to 4 run ids, comma-separated")) -> dict:
     """The runs and every config key with its value in each run, and whether they differ."""
     runs, rows = _comparison(request, ids)
-    return {"runs": [run.run_id for run in runs],
-            "config": [{"key": key, "values": values, "differs": differs} for key, values, differs in rows]}
+    return {
+        "runs": [run.run_id for run in runs],
+        "config": [{"key": key, "values": values, "differs": differs} for key, values, differs in rows],
+    }

@@ -67,8 +67,9 @@ async def submit_form(request: Request, token: Token = Depends(require("submit")
 
 
 @router.post("/api/submissions", tags=["submissions"], status_code=201)
-async def submit_api(request: Request, bundle: UploadFile, reproduce: bool = False,
-                     token: Token = Depends(require("submit"))) -> dict[str, Any]:
+async def submit_api(
+    request: Request, bundle: UploadFile, reproduce: bool = False, token: Token = Depends(require("submit"))
+) -> dict[str, Any]:
     """Upload a results bundle (multipart field ``bundle``); the stored run id and the verification."""
     try:
         stored = await _submit(request, bundle, token, reproduce)

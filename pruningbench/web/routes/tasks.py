@@ -8,7 +8,7 @@ import uuid
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from pruningbench.config import preset_names
@@ -32,8 +32,11 @@ def _queue_runs(request: Request, token: Token, preset: str, values: dict[str, s
     queue: TaskQueue = request.app.state.queue
     limit = request.app.state.settings.queue_limit
     if queue.active_count(token.name) + len(configs) > limit:
-        raise HTTPException(429, f"token {token.name!r} may have {limit} queued or running tasks; this adds "
-                                 f"{len(configs)} to {queue.active_count(token.name)}")
+        raise HTTPException(
+            429,
+            f"token {token.name!r} may have {limit} queued or running tasks; this adds "
+            f"{len(configs)} to {queue.active_count(token.name)}",
+        )
     return queue.enqueue(configs, batch=uuid.uuid4().hex[:12], submitted_by=token.name)
 
 
@@ -58,8 +61,17 @@ def new_task_page(request: Request, preset: str = "quickstart", suite: str | Non
     preset, filled = _form_context(preset, suite)
     fields = form_fields(preset)
     values = {field.name: filled.get(field.name, _text(field.default)) for field in fields}
-    return page(request, "new_task.html", preset=preset, presets=preset_names(), suites=suite_names(), fields=fields,
-                values=values, errors={}, grid=GRID_FIELDS)
+    return page(
+        request,
+        "new_task.html",
+        preset=preset,
+        presets=preset_names(),
+        suites=suite_names(),
+        fields=fields,
+        values=values,
+        errors={},
+        grid=GRID_FIELDS,
+    )
 
 
 @router.post("/tasks/new", include_in_schema=False)
@@ -72,9 +84,18 @@ async def new_task_submit(request: Request, token: Token = Depends(require("subm
         _queue_runs(request, token, preset, values)
     except FormError as error:
         fields = form_fields(preset) if preset in preset_names() else []
-        return page(request, "new_task.html", status_code=422, preset=preset, presets=preset_names(),
-                    suites=suite_names(), fields=fields, values=values, errors={error.field: error.message},
-                    grid=GRID_FIELDS)
+        return page(
+            request,
+            "new_task.html",
+            status_code=422,
+            preset=preset,
+            presets=preset_names(),
+            suites=suite_names(),
+            fields=fields,
+            values=values,
+            errors={error.field: error.message},
+            grid=GRID_FIELDS,
+        )
     return RedirectResponse("/queue", status_code=303)
 
 
@@ -111,7 +132,9 @@ def _csrf(request: Request) -> str:
 
 
 @router.post("/tasks/{task_id}/{action}", include_in_schema=False)
-async def task_action(request: Request, task_id: int, action: str, token: Token = Depends(require("admin"))) -> Response:
+async def task_action(
+    request: Request, task_id: int, action: str, token: Token = Depends(require("admin"))
+) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf"))
     _act(request.app.state.queue, task_id, action)
@@ -137,8 +160,13 @@ def tasks_api(request: Request) -> list[dict[str, Any]]:
 def schema_api(preset: str = "quickstart") -> dict[str, Any]:
     """The new-task form: every field with its default (from ``preset``), choices or allowed range."""
     preset, _ = _form_context(preset, None)
-    return {"preset": preset, "presets": preset_names(), "suites": suite_names(), "grid_fields": list(GRID_FIELDS),
-            "fields": [{**asdict(field), "range": field.range_text} for field in form_fields(preset)]}
+    return {
+        "preset": preset,
+        "presets": preset_names(),
+        "suites": suite_names(),
+        "grid_fields": list(GRID_FIELDS),
+        "fields": [{**asdict(field), "range": field.range_text} for field in form_fields(preset)],
+    }
 
 
 @router.post("/api/tasks", tags=["tasks"], status_code=201)
@@ -153,8 +181,8 @@ def create_tasks_api(
 
 
 @router.post("/api/tasks/{task_id}/{action}", tags=["tasks"])
-def task_action_api(request: Request, task_id: int, action: str,
-                    token: Token = Depends(require("admin"))) -> dict[str, Any]:
+def task_action_api(
+    request: Request, task_id: int, action: str, token: Token = Depends(require("admin"))
+) -> dict[str, Any]:
     """``cancel`` or ``retry`` a task; its new state."""
     return {"task": task_id, "state": _act(request.app.state.queue, task_id, action)}
-
