@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -58,7 +59,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     from pruningbench.web.routes import auth, boards, runs, submissions, tasks
     from pruningbench.web.security import Sessions
 
-    app = FastAPI(title="pruningbench", summary="Structural pruning benchmark: boards, runs, tasks, submissions")
+    app = FastAPI(
+        title="pruningbench",
+        summary="Structural pruning benchmark: boards, runs, tasks, submissions",
+        docs_url=None,
+        redoc_url=None,  # served below from the package's own copy of Swagger UI: no CDN
+    )
     store = ResultStore(settings.store_url)
     app.state.settings = settings
     app.state.store = store
@@ -69,6 +75,16 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (boards, runs, tasks, submissions, auth):
         app.include_router(module.router)
+
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="pruningbench API",
+            swagger_favicon_url="",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+        )
 
     @app.middleware("http")
     async def private_reading(request: Request, call_next) -> Response:

@@ -212,3 +212,49 @@ def test_export_run_writes_a_bundle_of_a_record_and_a_safe_model(platform, tmp_p
         assert set(bundle.namelist()) == {"record.json", "model.pt"}
         assert json.loads(bundle.read("record.json"))["run_id"] == record.run_id
         assert torch.load(io.BytesIO(bundle.read("model.pt")), weights_only=True)["format"] == "pruningbench.pruned/1"
+
+
+def test_a_private_server_needs_a_token_to_read(stored_runs, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from pruningbench.store.tokens import TokenStore
+    from pruningbench.web.app import ServerSettings, create_app
+
+    store = ResultStore.in_dir(stored_runs)
+    secret = TokenStore(store.database).create(f"reader-{tmp_path.name}", "submit")
+    client = TestClient(create_app(ServerSettings(store.url, stored_runs, private=True, secret="s")))
+    assert client.get("/api/boards").status_code == 401
+    assert client.get("/boards", headers=HTML).status_code == 401
+    assert client.get("/login", headers=HTML).status_code == 200
+    assert client.get("/api/boards", headers=_bearer(secret)).status_code == 200
+
+
+def test_tokens_are_created_listed_and_revoked_from_the_cli(platform, monkeypatch, capsys):
+    from tests.test_cli import _cli
+
+    client, results, _, _ = platform
+    code, out, _ = _cli(monkeypatch, capsys, "token", "create", "bob", "--scope", "admin", "--results-dir", str(results))
+    secret = out.strip()
+    assert code == 0 and secret.startswith("pb_")
+    assert client.get("/api/whoami", headers=_bearer(secret)).json() == {"name": "bob", "scope": "admin"}
+    code, out, _ = _cli(monkeypatch, capsys, "token", "list", "--results-dir", str(results))
+    assert "bob" in out and "admin" in out and secret not in out  # only digests are stored
+    code, _, err = _cli(monkeypatch, capsys, "token", "create", "bob", "--results-dir", str(results))
+    assert code == 2 and "exists already" in err
+    assert _cli(monkeypatch, capsys, "token", "revoke", "bob", "--results-dir", str(results))[0] == 0
+    assert client.get("/api/whoami", headers=_bearer(secret)).status_code == 401
+    code, _, err = _cli(monkeypatch, capsys, "token", "create", "eve", "--scope", "root", "--results-dir", str(results))
+    assert code == 2 and "scope must be one of submit, admin" in err
+
+
+def test_a_submission_can_queue_its_reproduction(platform, tmp_path):
+    client, results, _, submit = platform
+    record = ResultStore.in_dir(results).records()[0]
+    response = client.post(
+        "/api/submissions", params={"reproduce": True}, files={"bundle": ("b.zip", _bundle(results, record, tmp_path))},
+        headers=_bearer(submit),
+    )
+    assert response.status_code == 201
+    (task,) = client.get("/api/tasks").json()
+    assert task["run_key"] == record.run_key and task["submitted_by"] == "alice"
+    assert task["config"]["results_dir"] == str(results)  # runs here, with this server's data and results

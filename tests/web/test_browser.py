@@ -83,4 +83,8 @@ def test_compose_a_task_watch_it_run_live_and_find_it_on_its_board(live_server, 
 
     page.goto(f"{server.url}/submit")
     _shoot(page, shots, "submit")
-    assert len(list(shots.glob("*.png"))) == 10
+
+    page.goto(f"{server.url}/docs")  # Swagger UI from the package: no CDN
+    expect(page.locator(".swagger-ui")).to_contain_text("/api/boards")
+    _shoot(page, shots, "api-docs")
+    assert len(list(shots.glob("*.png"))) == 11
