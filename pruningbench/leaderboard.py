@@ -59,16 +59,18 @@ class Row:
     throughput: float | None  # pruned model, images per second
     seeds: int
     run_ids: tuple[str, ...] = ()  # the runs averaged here
+    submitter: str | None = None  # runs submitted by someone are their own row, never pooled with runs made here
     provenance: tuple[str, ...] = ()  # where they came from: "run here", "submitted by NAME (verified)", ...
 
     @property
     def label(self) -> str:
-        return self.importance if self.regularizer is None else f"{self.importance}+{self.regularizer}"
+        method = self.importance if self.regularizer is None else f"{self.importance}+{self.regularizer}"
+        return method if self.submitter is None else f"{method} [submitted by {self.submitter}]"
 
     def cells(self) -> list[str]:
         """The row as the paper prints it."""
         return [
-            self.importance,
+            self.importance if self.submitter is None else f"{self.importance} [submitted by {self.submitter}]",
             self.regularizer or "N/A",
             self.rank_label,
             f"{self.base:.2f}",
@@ -122,8 +124,10 @@ def prune_setting(record: RunRecord) -> str:
 
 
 def method_label(record: RunRecord) -> str:
-    """``Importance`` or ``Importance+Regularizer``: one method of the benchmark."""
-    return record.importance if record.regularizer is None else f"{record.importance}+{record.regularizer}"
+    """``Importance`` or ``Importance+Regularizer``: one method of the benchmark (``[submitted by NAME]`` added for
+    submitted runs, which are shown apart from the runs made here)."""
+    method = record.importance if record.regularizer is None else f"{record.importance}+{record.regularizer}"
+    return method if record.origin != "submitted" else f"{method} [submitted by {record.submitted_by}]"
 
 
 def format_duration(seconds: float) -> str:
@@ -140,7 +144,9 @@ def _mean_or_none(values: list[float | None]) -> float | None:
     return mean(present) if present else None
 
 
-def _aggregate(importance: str, regularizer: str | None, runs: list[RunRecord]) -> Row:
+def _aggregate(
+    importance: str, regularizer: str | None, submitter: str | None, runs: list[RunRecord], local_keys: set[str]
+) -> Row:
     delta, delta_ci = mean_ci([r.delta for r in runs])
     return Row(
         importance=importance,
@@ -161,23 +167,29 @@ def _aggregate(importance: str, regularizer: str | None, runs: list[RunRecord]) 
         throughput=_mean_or_none([r.throughput for r in runs]),
         seeds=len(runs),
         run_ids=tuple(r.run_id for r in runs),
-        provenance=tuple(sorted({provenance(r) for r in runs})),
+        provenance=tuple(sorted({provenance(r, local_keys) for r in runs})),
+        submitter=submitter,
     )
 
 
-def provenance(record: RunRecord) -> str:
-    """Where a run's numbers come from: run by this installation, or submitted (by whom), and what the server
-    could confirm of it."""
+def provenance(record: RunRecord, local_keys: set[str] | None = None) -> str:
+    """Where a run's numbers come from: run by this installation, or submitted (by whom), what the server could
+    confirm of it, and whether it has been reproduced here (a run made here with the same config is stored among
+    ``local_keys``)."""
     if record.origin != "submitted":
         return record.origin
     checks = record.verification or {}
     status = checks.get("status", "unverified")
+    if local_keys is not None and checks.get("original_run_key") in local_keys:
+        status += ", reproduced here"
     return f"submitted by {record.submitted_by or 'unknown'} ({status})"
 
 
 def _ranked(rows: list[Row]) -> list[Row]:
     """Rows best first; equal pruned metrics share a rank; ranges from ΔAcc intervals (same base on a board)."""
-    ordered = sorted(rows, key=lambda row: (-round(row.prune, 6), row.importance, row.regularizer or ""))
+    ordered = sorted(
+        rows, key=lambda row: (-round(row.prune, 6), row.importance, row.regularizer or "", row.submitter or "")
+    )
     ranges = indistinguishable_ranges([row.delta for row in ordered], [row.delta_ci for row in ordered])
     ranks: list[int] = []
     for position, row in enumerate(ordered, start=1):
@@ -193,18 +205,20 @@ def _ranked(rows: list[Row]) -> list[Row]:
 
 def build_boards(records: list[RunRecord], task: str | None = None) -> list[Board]:
     """Group ``records`` into ranked boards (optionally of one task), in a stable order."""
-    cells: dict[tuple, dict[tuple[str, str | None], list[RunRecord]]] = {}
+    cells: dict[tuple, dict[tuple[str, str | None, str | None], list[RunRecord]]] = {}
+    local_keys = {record.run_key for record in records if record.origin != "submitted"}
     for record in records:
         if task is not None and record.task != task:
             continue
         track = "criteria" if record.regularizer is None else "regularizer"
         board_key = (record.task, record.scope, record.target_speedup, track, prune_setting(record))
-        cells.setdefault(board_key, {}).setdefault((record.importance, record.regularizer), []).append(record)
+        submitter = record.submitted_by if record.origin == "submitted" else None
+        cells.setdefault(board_key, {}).setdefault((record.importance, record.regularizer, submitter), []).append(record)
     boards = []
     for (task_name, scope, speedup, track, setting), methods in sorted(
         cells.items(), key=lambda item: _board_order(item[0])
     ):
-        rows = [_aggregate(importance, regularizer, runs) for (importance, regularizer), runs in methods.items()]
+        rows = [_aggregate(*method, runs, local_keys) for method, runs in methods.items()]
         boards.append(Board(task_name, scope, speedup, track, _ranked(rows), setting))
     return boards
 

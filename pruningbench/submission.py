@@ -151,7 +151,7 @@ def submitted_record(record: RunRecord, token_name: str, verification: dict[str,
             "run_key": f"s{key[1:]}",
             "origin": "submitted",
             "submitted_by": token_name,
-            "verification": verification,
+            "verification": {**verification, "original_run_key": record.run_key},
             "model_path": model_path,
         }
     )

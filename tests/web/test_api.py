@@ -163,8 +163,13 @@ def test_a_submitted_bundle_is_verified_and_shown_with_its_provenance(platform, 
     assert claimed.status_code == 201 and claimed.json()["verification"]["status"] == "mismatch"
     shown = client.get(f"/runs/{claimed.json()['run_id']}", headers=HTML).text
     assert "submitted by alice (mismatch)" in shown and 'id="verification"' in shown
-    provenance = {p for board in client.get("/api/boards").json() for row in board["rows"] for p in row["provenance"]}
-    assert {"run here", "submitted by alice (verified)", "submitted by alice (mismatch)"} <= provenance
+    rows = [row for board in client.get("/api/boards").json() for row in board["rows"]]
+    provenance = {(row["submitter"], p) for row in rows for p in row["provenance"]}
+    assert provenance >= {  # submissions are rows of their own, never pooled with the runs made here as extra seeds
+        (None, "run here"), ("alice", "submitted by alice (verified, reproduced here)"),
+        ("alice", "submitted by alice (mismatch)"),
+    }
+    assert all(row["seeds"] == 1 for row in rows if row["submitter"] is None)  # the local runs are not pooled
 
 
 @pytest.mark.parametrize("problem", ["not a zip", "extra file", "pickled model", "too large"])
