@@ -55,11 +55,13 @@ class Row:
     reg_time: float | None
     achieved_speedup: float
     latency_ms: float | None  # pruned model, median batch latency
-    latency_speedup: float | None  # base latency / pruned latency, same device
+    latency_speedup: float | None  # base latency / pruned latency, same device (interleaved pairs' median ratio)
     throughput: float | None  # pruned model, images per second
     seeds: int
     run_ids: tuple[str, ...] = ()  # the runs averaged here
     submitter: str | None = None  # runs submitted by someone are their own row, never pooled with runs made here
+    latency_ci: tuple[float, float] | None = None  # the measured speed-up's 95% interval (one run)
+    latency_noisy: bool = False  # some run's interval is wider than ±10%: measured on a busy machine
     provenance: tuple[str, ...] = ()  # where they came from: "run here", "submitted by NAME (verified)", ...
 
     @property
@@ -80,10 +82,18 @@ class Row:
             format_duration(self.step_time),
             "N/A" if self.reg_time is None else format_duration(self.reg_time),
             f"{self.achieved_speedup:.3f}x",
-            "N/A" if self.latency_ms is None else f"{self.latency_ms:.2f} ms ({self.latency_speedup:.2f}x)",
+            "N/A" if self.latency_ms is None else f"{self.latency_ms:.2f} ms ({self.latency_speedup_text})",
             "N/A" if self.throughput is None else f"{self.throughput:,.0f} img/s",
             str(self.seeds),
         ]
+
+    @property
+    def latency_speedup_text(self) -> str:
+        """``1.26x``, with its interval ``[1.20-1.31]`` when known, flagged ``noisy`` when wider than ±10%."""
+        text = f"{self.latency_speedup:.2f}x"
+        if self.latency_ci is not None:
+            text += f" [{self.latency_ci[0]:.2f}-{self.latency_ci[1]:.2f}]"
+        return text + (" noisy" if self.latency_noisy else "")
 
     @property
     def rank_label(self) -> str:
@@ -169,6 +179,8 @@ def _aggregate(
         run_ids=tuple(r.run_id for r in runs),
         provenance=tuple(sorted({provenance(r, local_keys) for r in runs})),
         submitter=submitter,
+        latency_ci=runs[0].latency_ratio_ci if len(runs) == 1 else None,
+        latency_noisy=any(r.latency_noisy for r in runs),
     )
 
 

@@ -10,17 +10,17 @@ how much of a MACs speed-up is real on the current device.
 
 from __future__ import annotations
 
-import statistics
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode, flop_registry, sdpa_flop
 from tqdm import tqdm
 
-__all__ = ["Latency", "count_macs", "count_params", "evaluate_topk", "measure_latency"]
+__all__ = ["Latency", "SpeedupMeasurement", "count_macs", "count_params", "evaluate_topk", "measure_speedup"]
 
 _CPU_FLASH_ATTENTION = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
 if _CPU_FLASH_ATTENTION is not None:
@@ -73,29 +73,65 @@ class Latency:
     device: str
 
 
-@torch.no_grad()
-def measure_latency(
-    model: nn.Module, input_shape: tuple[int, ...], batch_size: int, warmup: int, repeats: int
-) -> Latency:
-    """Time ``repeats`` forward passes of a ``batch_size`` batch in eval mode after ``warmup`` untimed ones.
+@dataclass(frozen=True)
+class SpeedupMeasurement:
+    """Base and pruned model timed in interleaved pairs: the median of the per-pair ratios with its bootstrap 95%
+    interval, and each model's median time. A noisy neighbour slows both halves of a pair alike, so the ratio holds."""
 
-    CUDA work is synchronized before each clock read, so the times are the device's, not the launch queue's.
-    """
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    speedup: float  # median over pairs of base time / pruned time
+    low: float  # bootstrap 95% interval of that median
+    high: float
+    base: Latency
+    pruned: Latency
+
+    @property
+    def noisy(self) -> bool:
+        """The interval is wider than ±10% of the speed-up: the figure is not to be trusted."""
+        return (self.high - self.low) / 2 > 0.10 * self.speedup
+
+
+BOOTSTRAP_SAMPLES = 2000
+
+
+@torch.no_grad()
+def measure_speedup(
+    base: nn.Module, pruned: nn.Module, input_shape: tuple[int, ...], batch_size: int, warmup: int, repeats: int,
+    seed: int = 0,
+) -> SpeedupMeasurement:
+    """Time ``repeats`` pairs of forward passes of ``base`` and ``pruned`` on the same batch, alternating which goes
+    first, after ``warmup`` untimed passes of each; threads are this process's (recorded in the device name)."""
+    device = next(pruned.parameters()).device
+    modes = (base.training, pruned.training)
+    base.eval(), pruned.eval()
     batch = torch.randn(batch_size, *input_shape, device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        model(batch)
-    times = []
-    for _ in range(repeats):
+
+    def timed(model: nn.Module) -> float:
         sync()
         started = time.perf_counter()
         model(batch)
         sync()
-        times.append(time.perf_counter() - started)
-    model.train(was_training)
-    median = statistics.median(times)
+        return time.perf_counter() - started
+
+    for _ in range(warmup):
+        base(batch), pruned(batch)
+    pairs = []
+    for index in range(repeats):
+        if index % 2:
+            pruned_time, base_time = timed(pruned), timed(base)
+        else:
+            base_time, pruned_time = timed(base), timed(pruned)
+        pairs.append((base_time, pruned_time))
+    base.train(modes[0]), pruned.train(modes[1])
+    times = np.array(pairs)
+    ratios = times[:, 0] / times[:, 1]
+    resampled = np.random.default_rng(seed).choice(ratios, size=(BOOTSTRAP_SAMPLES, len(ratios)), replace=True)
+    low, high = np.percentile(np.median(resampled, axis=1), [2.5, 97.5])
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
-    return Latency(median_ms=1000 * median, throughput=batch_size / median, batch_size=batch_size, device=name)
+
+    def latency(seconds: np.ndarray) -> Latency:
+        median = float(np.median(seconds))
+        return Latency(median_ms=1000 * median, throughput=batch_size / median, batch_size=batch_size, device=name)
+
+    return SpeedupMeasurement(float(np.median(ratios)), float(low), float(high), latency(times[:, 0]),
+                              latency(times[:, 1]))

@@ -47,6 +47,8 @@ class RunRecord(BaseModel):
     base_latency_ms: float | None = None  # median forward time of a latency batch, unpruned model
     latency_ms: float | None = None  # the same for the pruned model, same batch and device
     latency_device: str | None = None
+    latency_ratio: float | None = None  # median over interleaved pairs of base time / pruned time
+    latency_ratio_ci: tuple[float, float] | None = None  # its bootstrap 95% interval
     channels_before: dict[str, int]
     channels_after: dict[str, int]
     config: dict[str, Any]
@@ -63,10 +65,21 @@ class RunRecord(BaseModel):
 
     @property
     def latency_speedup(self) -> float | None:
-        """Measured speed-up of a forward pass (base latency / pruned latency), beside the MACs speed-up."""
+        """Measured speed-up of a forward pass (the median ratio of interleaved pairs; records from before pairs were
+        measured: base latency / pruned latency), beside the MACs speed-up."""
+        if self.latency_ratio is not None:
+            return self.latency_ratio
         if self.base_latency_ms is None or self.latency_ms is None:
             return None
         return self.base_latency_ms / self.latency_ms
+
+    @property
+    def latency_noisy(self) -> bool:
+        """The measured speed-up's interval is wider than ±10% of it (a busy machine): not to be trusted."""
+        if self.latency_ratio is None or self.latency_ratio_ci is None:
+            return False
+        low, high = self.latency_ratio_ci
+        return (high - low) / 2 > 0.10 * self.latency_ratio
 
     @property
     def throughput(self) -> float | None:

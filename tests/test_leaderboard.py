@@ -75,3 +75,15 @@ def test_exports_hold_every_row():
     assert [b["rows"][0]["importance"] for b in json.loads(render(boards, "json"))] == ["FPGM", "LAMP"]
     markdown = render(boards, "markdown")
     assert markdown.count("| Importance |") == 2 and "| FPGM | N/A | 1 | 75.00 | 72.00 |" in markdown
+
+
+def test_the_latency_cell_carries_the_interval_and_flags_a_noisy_measurement():
+    from pruningbench.leaderboard import build_boards
+
+    steady = make_record("LAMP", 70.0, latency_ratio=1.26, latency_ratio_ci=(1.20, 1.31))
+    noisy = make_record("FPGM", 69.0, latency_ratio=1.5, latency_ratio_ci=(0.9, 2.4))
+    (board,) = build_boards([steady, noisy])
+    cells = {row.importance: row.cells()[10] for row in board.rows}
+    assert cells == {"LAMP": "5.00 ms (1.26x [1.20-1.31])", "FPGM": "5.00 ms (1.50x [0.90-2.40] noisy)"}
+    older = make_record("Random", 60.0)  # stored before pairs were measured: base / pruned medians
+    assert build_boards([older])[0].rows[0].cells()[10] == "5.00 ms (1.60x)"

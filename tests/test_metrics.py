@@ -2,7 +2,9 @@ import pytest
 import torch
 from torch import nn
 
-from pruningbench.metrics import count_macs, measure_latency
+import copy
+
+from pruningbench.metrics import count_macs, measure_speedup
 
 
 def test_macs_of_a_known_conv_and_linear():
@@ -11,14 +13,32 @@ def test_macs_of_a_known_conv_and_linear():
     assert count_macs(model, (3, 4, 4)) == 3456 + 1280
 
 
-def test_latency_is_a_median_of_timed_batches_and_throughput_follows():
-    calls = []
-    model = nn.Sequential(nn.Linear(4, 4))
-    model.register_forward_hook(lambda *_: calls.append(1))
-    latency = measure_latency(model, (4,), batch_size=8, warmup=3, repeats=5)
-    assert len(calls) == 8  # warm-up passes are not timed but do run
-    assert latency.median_ms > 0 and latency.throughput == pytest.approx(8 / (latency.median_ms / 1000))
-    assert latency.device.startswith("cpu") and model.training  # mode restored
+def test_pairs_time_both_models_after_warm_up_and_restore_their_modes():
+    calls = {"base": 0, "pruned": 0}
+    base, pruned = nn.Sequential(nn.Linear(4, 4)), nn.Sequential(nn.Linear(4, 2))
+    base.register_forward_hook(lambda *_: calls.__setitem__("base", calls["base"] + 1))
+    pruned.register_forward_hook(lambda *_: calls.__setitem__("pruned", calls["pruned"] + 1))
+    measured = measure_speedup(base, pruned, (4,), batch_size=8, warmup=3, repeats=5)
+    assert calls == {"base": 8, "pruned": 8}  # warm-up passes are not timed but do run
+    assert measured.pruned.median_ms > 0 and measured.pruned.throughput == pytest.approx(
+        8 / (measured.pruned.median_ms / 1000))
+    assert measured.low <= measured.speedup <= measured.high
+    assert measured.pruned.device.startswith("cpu") and base.training and pruned.training  # modes restored
+
+
+def _convs(width: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(32, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 32, 3, padding=1))
+
+
+def test_a_model_timed_against_itself_is_one_within_its_interval():
+    model = _convs(64)
+    measured = measure_speedup(model, copy.deepcopy(model), (32, 16, 16), batch_size=8, warmup=5, repeats=40)
+    assert measured.low <= 1.0 <= measured.high and 0.8 < measured.speedup < 1.25
+
+
+def test_a_quarter_of_the_work_measures_several_times_faster():
+    measured = measure_speedup(_convs(128), _convs(16), (32, 16, 16), batch_size=8, warmup=5, repeats=30)
+    assert measured.speedup > 2.0 and measured.low > 1.5  # 8x fewer MACs; well clear of 1 whatever the noise
 
 
 def test_topk_accuracy_of_known_predictions():

@@ -5,6 +5,7 @@ Every method goes through exactly this code; only the criterion (and regularizer
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -14,7 +15,7 @@ import torch
 from pruningbench.checkpoint import save_pruned
 from pruningbench.config import RunConfig
 from pruningbench.methods.importance import create_criterion
-from pruningbench.metrics import measure_latency
+from pruningbench.metrics import measure_speedup
 from pruningbench.pipeline.base_model import obtain_base_model
 from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.pipeline.prune import prune_to_speedup
@@ -64,8 +65,7 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     log.info(
         "prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup
     )
-    timing = (tuple(workload.input_shape), config.latency.batch_size, config.latency.warmup, config.latency.repeats)
-    base_latency = measure_latency(model, *timing)
+    unpruned = copy.deepcopy(model)  # kept to time against the pruned model, pair by pair, at the end
     outcome = prune_to_speedup(model, criterion, example, config.prune, calibration)
     hooks.progress("evaluate")
     before_finetune = workload.evaluate(model, desc="pruned evaluation")[workload.metric]
@@ -73,7 +73,9 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     hooks.progress("evaluate")
     pruned_metrics = workload.evaluate(model, desc="final evaluation")
     pruned_metric = pruned_metrics[workload.metric]
-    latency = measure_latency(model, *timing)
+    timing = (tuple(workload.input_shape), config.latency.batch_size, config.latency.warmup, config.latency.repeats)
+    latency = measure_speedup(unpruned, model, *timing, seed=config.seed)
+    del unpruned
 
     hooks.progress("store")
     run_id = uuid.uuid4().hex
@@ -111,9 +113,11 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         base_train_time=base.train_time,
         base_metrics=base.metrics,
         pruned_metrics=pruned_metrics,
-        base_latency_ms=base_latency.median_ms,
-        latency_ms=latency.median_ms,
-        latency_device=latency.device,
+        base_latency_ms=latency.base.median_ms,
+        latency_ms=latency.pruned.median_ms,
+        latency_device=latency.pruned.device,
+        latency_ratio=latency.speedup,
+        latency_ratio_ci=(latency.low, latency.high),
         channels_before=outcome.channels_before,
         channels_after=outcome.channels_after,
         config=config.model_dump(mode="json"),

@@ -23,6 +23,8 @@ LATER_COLUMNS = (
     "origin",
     "submitted_by",
     "verification",
+    "latency_ratio",
+    "latency_ratio_ci",
 )  # not in the first release
 
 
