@@ -82,6 +82,7 @@ class PruneConfig(_Strict):
     protected_share: float = Field(default=0.1, gt=0.0, lt=1.0)  # min share of channels each group keeps
     reconstruct: Literal["none", "least_squares"] = "none"  # refit layers that lost inputs (CP / ThiNet)
     attention: AttentionUnit = "head_dims"  # ViT attention units: dimensions of every head, or whole heads
+    round_to: int = Field(default=1, ge=1)  # every pruned group keeps a multiple of this many units (or all of them)
 
 
 class CalibrationConfig(_Strict):

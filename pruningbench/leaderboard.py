@@ -119,7 +119,7 @@ class Board:
         return f"{self.task} · {self.speedup:g}x · {self.scope}{setting} · {self.track} track"
 
 
-SETTINGS = ("protected_share", "reconstruct", "attention")  # prune settings that change the protocol, not the method
+SETTINGS = ("protected_share", "reconstruct", "attention", "round_to")  # prune settings that change the protocol, not the method
 
 
 def prune_setting(record: RunRecord) -> str:

@@ -14,6 +14,7 @@ Every scope keeps at least one channel per group. Ties are broken by channel ind
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,13 +151,6 @@ def normalize(scores: torch.Tensor) -> torch.Tensor:
     return scores / scores.mean().clamp_min(1e-12)
 
 
-def _ranks(scores: torch.Tensor) -> torch.Tensor:
-    """Rank of each channel within its group (0 = least important), ties broken by index."""
-    ranks = torch.empty(len(scores), dtype=torch.long)
-    ranks[torch.argsort(scores, stable=True)] = torch.arange(len(scores))
-    return ranks
-
-
 def _bisect(candidates: int, speedup_of: Callable[[int], float], target: float) -> int:
     """Smallest index in ``[0, candidates]`` whose speed-up reaches ``target`` (speed-up grows with the index)."""
     low, high = 0, candidates
@@ -169,25 +163,38 @@ def _bisect(candidates: int, speedup_of: Callable[[int], float], target: float) 
     return low
 
 
-def removal_order(scores: list[torch.Tensor], config: PruneConfig, normalized: bool = True) -> torch.Tensor:
-    """All removable channels (indices into the concatenated groups), least important first, for ``config.scope``.
+def removal_order(scores: list[torch.Tensor], config: PruneConfig, normalized: bool = True) -> list[torch.Tensor]:
+    """All removable channels (indices into the concatenated groups) in blocks, least important block first, for
+    ``config.scope``.
 
-    Local orders channels by the share of its group they would bring the group to, so any prefix of the order
-    prunes every group by the same ratio, within one channel; global orders by score, divided by the group mean
-    when ``normalized`` (see :class:`Criterion`). A group's own
-    channels always appear in its own ranking order, and the channels a group must keep never appear.
+    A block is one channel, or with ``config.round_to = N`` the group's ``size mod N`` least important channels and
+    then N at a time, so that any prefix of the order leaves every group a multiple of N channels (or all of them).
+    Local orders blocks by the share of its group they would bring the group to, so any prefix prunes every group by
+    the same ratio, within one block; global orders by the blocks' mean score, divided by the group mean when
+    ``normalized`` (see :class:`Criterion`). A group's own blocks always appear in its own ranking order, and the
+    channels a group must keep (its minimum rounded up to a multiple of N) never appear.
     """
-    sizes = torch.cat([torch.full((len(s),), len(s)) for s in scores])
-    ranks = torch.cat([_ranks(s) for s in scores])
-    if config.scope == "local":
-        keep = torch.ones_like(sizes)
-        key = (ranks + 1).double() / sizes
-    else:
-        share = config.protected_share if config.scope == "protected_global" else 0.0
-        keep = torch.clamp(torch.ceil(sizes * share - 1e-9), min=1).long()
-        key = torch.cat([normalize(s) if normalized else s for s in scores]).double()
-    eligible = torch.nonzero(ranks < sizes - keep).squeeze(1)
-    return eligible[torch.argsort(key[eligible], stable=True)]
+    step = config.round_to
+    share = 0.0 if config.scope != "protected_global" else config.protected_share
+    blocks, keys, offset = [], [], 0
+    for group_scores in scores:
+        size = len(group_scores)
+        least_first = torch.argsort(group_scores, stable=True)
+        keep = 1 if config.scope == "local" else max(1, math.ceil(size * share - 1e-9))
+        keep = math.ceil(keep / step) * step
+        if keep < size:
+            key_scores = (normalize(group_scores) if normalized else group_scores).double()
+            first = size % step
+            bounds = ([first] if first else []) + list(range(first + step, size - keep + 1, step))
+            start = 0
+            for end in bounds:
+                block = least_first[start:end]
+                blocks.append(block + offset)
+                keys.append(end / size if config.scope == "local" else float(key_scores[block].mean()))
+                start = end
+        offset += size
+    ranked = torch.argsort(torch.tensor(keys, dtype=torch.float64), stable=True).tolist()
+    return [blocks[i] for i in ranked]
 
 
 def plan_removal(
@@ -196,11 +203,12 @@ def plan_removal(
     """Indices of the channels to remove from each group so the predicted speed-up lands in [1, 1.01] x target.
 
     Bisection finds the shortest prefix of :func:`removal_order` that reaches the target. When that prefix's last
-    channel overshoots the window (small models, coarse layers), the last step is redone greedily: walk on through
-    the order, taking each channel that keeps the speed-up below the ceiling; if that misses the window, walk back
-    from the overshooting prefix, restoring the most important removed channels (fine-grained ones such as late,
+    block overshoots the window (small models, coarse layers), the last step is redone greedily: walk on through
+    the order, taking each block that keeps the speed-up below the ceiling; if that misses the window, walk back
+    from the overshooting prefix, restoring the most important removed blocks (fine-grained ones such as late,
     small-map layers) while the speed-up stays at or above the target. Either way every group loses a prefix of
-    its own ranking.
+    its own ranking. With coarse blocks (``round_to``) the window may be out of reach: the plan then reaches the
+    target as closely as the blocks allow.
     """
     order = removal_order(scores, config, normalized)
     group_of = torch.repeat_interleave(torch.arange(len(scores)), torch.tensor([len(s) for s in scores]))
@@ -208,7 +216,8 @@ def plan_removal(
 
     def prefix(step: int) -> torch.Tensor:
         flags = torch.zeros(len(group_of), dtype=torch.bool)
-        flags[order[:step]] = True
+        if step:
+            flags[torch.cat(order[:step])] = True
         return flags
 
     def speedup(flags: torch.Tensor) -> float:
@@ -225,7 +234,7 @@ def plan_removal(
     if step > 0 and speedup(chosen) > ceiling:
         adjusted = _walk_into_window(prefix(step - 1), order[step - 1 :], True, group_of, speedup, target, ceiling)
         if adjusted is None:
-            adjusted = _walk_into_window(chosen, order[:step].flip(0), False, group_of, speedup, target, ceiling)
+            adjusted = _walk_into_window(chosen, order[:step][::-1], False, group_of, speedup, target, ceiling)
         chosen = chosen if adjusted is None else adjusted
     bounds = macs_model.offsets
     return [torch.nonzero(chosen[bounds[g] : bounds[g + 1]]).squeeze(1) for g in range(len(scores))]
@@ -233,28 +242,28 @@ def plan_removal(
 
 def _walk_into_window(
     flags: torch.Tensor,
-    candidates: torch.Tensor,
+    candidates: list[torch.Tensor],
     remove: bool,
     group_of: torch.Tensor,
     speedup: Callable[[torch.Tensor], float],
     target: float,
     ceiling: float,
 ) -> torch.Tensor | None:
-    """Walk single-channel moves into the window ``[target, ceiling]``; the flags there, or None if it is missed.
+    """Walk single-block moves into the window ``[target, ceiling]``; the flags there, or None if it is missed.
 
     ``remove=True`` adds candidates (least important first) while the speed-up stays below ``ceiling``;
     ``remove=False`` restores removed candidates (most important first) while it stays above ``target``. A move that
     would jump past the window is undone and blocks its group, so every group still loses a prefix of its ranking.
     """
     flags, blocked = flags.clone(), set()
-    for channel in candidates.tolist():
-        group = int(group_of[channel])
+    for block in candidates:
+        group = int(group_of[block[0]])
         if group in blocked:
             continue
-        flags[channel] = remove
+        flags[block] = remove
         reached = speedup(flags)
         if (reached > ceiling) if remove else (reached < target):
-            flags[channel] = not remove
+            flags[block] = not remove
             blocked.add(group)
         elif target <= reached <= ceiling:
             return flags

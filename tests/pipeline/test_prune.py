@@ -139,3 +139,22 @@ def test_planning_and_pruning_never_move_batchnorm_statistics():
         if isinstance(module, torch.nn.BatchNorm2d):
             assert torch.all(module.running_mean == 0) and torch.all(module.running_var == 1)
     assert model.training
+
+
+@pytest.mark.parametrize(("scope", "speedup"), [("protected_global", 2.0), ("global", 4.0), ("local", 2.0)])
+def test_round_to_leaves_multiples_of_n_channels_and_still_reaches_the_target(scope, speedup):
+    model = create_model("resnet18_cifar", num_classes=100)
+    before = {name: m.out_channels for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    config = PruneConfig(speedup=speedup, scope=scope, round_to=8)
+    outcome = prune_to_speedup(model, create_criterion("MagnitudeL2"), torch.randn(1, 3, 32, 32), config)
+    after = {name: m.out_channels for name, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    assert all(width % 8 == 0 or width == before[name] for name, width in after.items())
+    assert any(width < before[name] for name, width in after.items())
+    assert speedup <= outcome.achieved_speedup <= speedup * 1.01
+
+
+def test_round_to_must_be_positive():
+    from pruningbench.config import load_preset
+
+    with pytest.raises(UserError, match="prune.round_to: Input should be greater than or equal to 1"):
+        load_preset("quickstart", {"prune.round_to": 0})
