@@ -6,7 +6,7 @@ times while a busy-loop process runs, each way the pipeline could measure it:
 - sequential medians (what runs used before): all base passes, then all pruned passes, ratio of the two medians.
 Reported: each method's speed-ups, and the worst deviation under load from its quiet median (goal: within ±5%).
 
-    python benchmarks/latency_stability.py [--batch 16] [--repeats 20] [--trials 5]
+    python benchmarks/latency_stability.py [--batch 16] [--repeats 20] [--trials 5] [--threads N]
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     base = create_model("resnet18_cifar", num_classes=100)
     pruned = copy.deepcopy(base)
@@ -65,7 +67,7 @@ def main() -> None:
         busy = subprocess.Popen([sys.executable, "-c", BUSY]) if condition != "quiet" else None
         try:
             for _ in range(args.trials):
-                measured = measure_speedup(base, pruned, shape, args.batch, 5, args.repeats)
+                measured = measure_speedup(base, pruned, shape, args.batch, 5, args.repeats, threads=args.threads)
                 figures["interleaved"].setdefault(condition, []).append(measured.speedup)
                 figures["sequential"].setdefault(condition, []).append(
                     sequential(base, pruned, shape, args.batch, 5, args.repeats))

@@ -98,6 +98,7 @@ class LatencyConfig(_Strict):
     batch_size: int = Field(default=64, gt=0)
     warmup: int = Field(default=5, ge=0)
     repeats: int = Field(default=20, gt=0)
+    threads: int | None = Field(default=None, ge=1)  # CPU threads while timing (None: the run's); 1 resists neighbours
 
 
 class Recipe(_Strict):

@@ -96,10 +96,23 @@ BOOTSTRAP_SAMPLES = 2000
 @torch.no_grad()
 def measure_speedup(
     base: nn.Module, pruned: nn.Module, input_shape: tuple[int, ...], batch_size: int, warmup: int, repeats: int,
-    seed: int = 0,
+    seed: int = 0, threads: int | None = None,
 ) -> SpeedupMeasurement:
     """Time ``repeats`` pairs of forward passes of ``base`` and ``pruned`` on the same batch, alternating which goes
-    first, after ``warmup`` untimed passes of each; threads are this process's (recorded in the device name)."""
+    first, after ``warmup`` untimed passes of each, with ``threads`` CPU threads (None: this process's; recorded in
+    the device name)."""
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads or previous_threads)
+    try:
+        return _measure_pairs(base, pruned, input_shape, batch_size, warmup, repeats, seed)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _measure_pairs(
+    base: nn.Module, pruned: nn.Module, input_shape: tuple[int, ...], batch_size: int, warmup: int, repeats: int,
+    seed: int,
+) -> SpeedupMeasurement:
     device = next(pruned.parameters()).device
     modes = (base.training, pruned.training)
     base.eval(), pruned.eval()

@@ -52,3 +52,9 @@ def test_topk_accuracy_of_known_predictions():
     metrics = evaluate_topk(nn.Identity(), DataLoader(TensorDataset(logits, labels), batch_size=3), torch.device("cpu"),
                             ks=(1, 2, 5))
     assert metrics == {"top1": 50.0, "top2": 75.0, "top5": 100.0}  # k capped at the 3 classes
+
+
+def test_timing_threads_are_fixed_recorded_and_given_back():
+    threads = torch.get_num_threads()
+    measured = measure_speedup(_convs(16), _convs(8), (32, 8, 8), batch_size=2, warmup=1, repeats=3, threads=1)
+    assert measured.pruned.device == "cpu (1 threads)" and torch.get_num_threads() == threads

@@ -74,7 +74,7 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     pruned_metrics = workload.evaluate(model, desc="final evaluation")
     pruned_metric = pruned_metrics[workload.metric]
     timing = (tuple(workload.input_shape), config.latency.batch_size, config.latency.warmup, config.latency.repeats)
-    latency = measure_speedup(unpruned, model, *timing, seed=config.seed)
+    latency = measure_speedup(unpruned, model, *timing, seed=config.seed, threads=config.latency.threads)
     del unpruned
 
     hooks.progress("store")
