@@ -3,10 +3,10 @@ cross-board summary; ``/api/boards`` returns the same boards as JSON."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from pruningbench.leaderboard import COLUMN_FIELDS, COLUMNS, Board, build_boards, prune_setting, summarize_tracks
@@ -17,40 +17,45 @@ from pruningbench.web.routes import page
 router = APIRouter()
 
 
-def _filtered(
-    request: Request,
-    task: str | None,
-    scope: str | None,
-    speedup: float | None,
-    track: str | None,
-    setting: str | None,
-    sort: str | None,
-    desc: bool,
-) -> tuple[list[Board], list[RunRecord], list[Board]]:
-    """(the boards that pass the filters, sorted as asked; every record; every board)."""
-    if sort is not None and sort not in COLUMN_FIELDS:
-        from fastapi import HTTPException
+@dataclass
+class BoardQuery:
+    """Which boards to show (each filter: None for all) and how to sort their rows: the page's and the API's query."""
 
-        raise HTTPException(422, f"sort: unknown column {sort!r}; one of: {', '.join(COLUMNS)}")
+    task: str | None = None
+    scope: str | None = None
+    speedup: float | None = None
+    track: str | None = None
+    setting: str | None = None
+    sort: str | None = Query(None, description=f"a column: {', '.join(COLUMNS)}")
+    desc: bool = False
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "scope": self.scope,
+            "speedup": self.speedup,
+            "track": self.track,
+            "setting": self.setting,
+        }
+
+
+def _filtered(request: Request, query: BoardQuery) -> tuple[list[Board], list[RunRecord], list[Board]]:
+    """(the boards that pass the filters, sorted as asked; every record; every board)."""
+    if query.sort is not None and query.sort not in COLUMN_FIELDS:
+        raise HTTPException(422, f"sort: unknown column {query.sort!r}; one of: {', '.join(COLUMNS)}")
     records = request.app.state.store.records()
     every = build_boards(records)
-    chosen = [
-        board
-        for board in every
-        if (task is None or board.task == task)
-        and (scope is None or board.scope == scope)
-        and (speedup is None or board.speedup == speedup)
-        and (track is None or board.track == track)
-        and (setting is None or board.setting == setting)
-    ]
-    if sort is not None:
-        attribute = COLUMN_FIELDS[sort]
+    wanted = {name: value for name, value in query.filters.items() if value is not None}
+    chosen = [board for board in every if all(getattr(board, name) == value for name, value in wanted.items())]
+    if query.sort is not None:
+        attribute = COLUMN_FIELDS[query.sort]
 
         def key(row: Any) -> tuple:
             value = getattr(row, attribute)
             return (value is None, value if value is not None else 0)
 
-        chosen = [replace(board, rows=sorted(board.rows, key=key, reverse=desc)) for board in chosen]
+        chosen = [replace(board, rows=sorted(board.rows, key=key, reverse=query.desc)) for board in chosen]
     return chosen, records, every
 
 
@@ -60,17 +65,8 @@ def home() -> Response:
 
 
 @router.get("/boards", include_in_schema=False)
-def boards_page(
-    request: Request,
-    task: str | None = None,
-    scope: str | None = None,
-    speedup: float | None = None,
-    track: str | None = None,
-    setting: str | None = None,
-    sort: str | None = None,
-    desc: bool = False,
-) -> Response:
-    chosen, records, every = _filtered(request, task, scope, speedup, track, setting, sort, desc)
+def boards_page(request: Request, query: BoardQuery = Depends()) -> Response:
+    chosen, records, every = _filtered(request, query)
     figures = []
     for group in sorted({(b.task, b.scope, b.track, b.setting) for b in chosen}):
         runs = [
@@ -93,7 +89,6 @@ def boards_page(
         "track": sorted({b.track for b in every}),
         "setting": sorted({b.setting for b in every}),
     }
-    chosen_filters = {"task": task, "scope": scope, "speedup": speedup, "track": track, "setting": setting}
     return page(
         request,
         "boards.html",
@@ -102,26 +97,17 @@ def boards_page(
         figures=figures,
         summaries=[(s, charts.track_svg(s)) for s in summaries],
         options=options,
-        filters=chosen_filters,
-        sort=sort,
-        desc=desc,
+        filters=query.filters,
+        sort=query.sort,
+        desc=query.desc,
         total=len(records),
     )
 
 
 @router.get("/api/boards", tags=["boards"])
-def boards_api(
-    request: Request,
-    task: str | None = None,
-    scope: str | None = None,
-    speedup: float | None = None,
-    track: str | None = None,
-    setting: str | None = None,
-    sort: str | None = Query(None, description=f"a column: {', '.join(COLUMNS)}"),
-    desc: bool = False,
-) -> list[dict[str, Any]]:
+def boards_api(request: Request, query: BoardQuery = Depends()) -> list[dict[str, Any]]:
     """The boards (filtered and sorted as the page), each with its title and ranked rows."""
-    chosen, _, every = _filtered(request, task, scope, speedup, track, setting, sort, desc)
+    chosen, _, every = _filtered(request, query)
     summaries = {
         s.track: {
             "methods": s.methods,
