@@ -23,7 +23,7 @@ from pruningbench.errors import UserError, first_line
 from pruningbench.models import create_model
 from pruningbench.models.structure import after_pruning
 
-__all__ = ["atomic_save", "save_pruned", "load_pruned", "model_structure"]
+__all__ = ["atomic_save", "save_pruned", "load_pruned", "model_structure", "pruned_input_shape"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,13 @@ def save_pruned(
         "state_dict": state,
     }
     atomic_save(payload, path)
+
+
+def pruned_input_shape(path: Path) -> tuple[int, int, int]:
+    """The (channels, height, width) of one input of the pruned model saved at ``path``."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    size = payload["image_size"]
+    return (int(payload["in_channels"]), int(size), int(size))
 
 
 def load_pruned(path: Path, trusted: bool = True) -> nn.Module:

@@ -10,10 +10,12 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pruningbench.checkpoint import load_pruned
+from pruningbench.checkpoint import load_pruned, pruned_input_shape
 from pruningbench.cli.common import DbUrl, ResultsDir, Settings, cli, console, errors, open_store, overrides, split
 from pruningbench.config import RunConfig, load_config, load_preset, parse_config, preset_names
 from pruningbench.data import DATASETS
+from pruningbench.deploy import FORMATS as DEPLOY_FORMATS
+from pruningbench.deploy import export_onnx
 from pruningbench.errors import UserError
 from pruningbench.execution.local import run_with_workers
 from pruningbench.execution.queue import TaskQueue, describe
@@ -27,7 +29,7 @@ from pruningbench.report import write_report
 from pruningbench.store import ResultStore
 from pruningbench.suite import load_suite, suite_names
 
-__all__ = ["run", "bench", "report", "leaderboard", "list_components", "evaluate"]
+__all__ = ["run", "bench", "report", "leaderboard", "list_components", "evaluate", "export"]
 
 
 @cli.command()
@@ -213,3 +215,22 @@ def evaluate(
     metrics = workload.evaluate(load_pruned(path).to(device), desc="evaluate")
     shown = ", ".join(f"{name} {value:.2f}" for name, value in metrics.items())
     console.print(f"run {record.run_id[:8]}: {shown} (stored {record.metric} {record.pruned_metric:.2f})")
+
+
+@cli.command()
+def export(
+    run_id: Annotated[str, typer.Argument(help="A stored run id (a unique prefix is enough).")],
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(DEPLOY_FORMATS)}.")] = "onnx",
+    out: Annotated[Optional[Path], typer.Option(help="The output file (default: run-ID.onnx).")] = None,
+    results_dir: ResultsDir = Path("results"),
+    db_url: DbUrl = None,
+) -> None:
+    """Export a stored pruned model for deployment, checked against PyTorch's outputs."""
+    if fmt not in DEPLOY_FORMATS:
+        raise UserError(f"--format must be one of {', '.join(DEPLOY_FORMATS)} (got {fmt!r})")
+    record = open_store(results_dir, db_url).get(run_id)
+    path = results_dir / record.model_path
+    if not path.is_file():
+        raise UserError(f"model file {path} of run {record.run_id[:8]} is missing")
+    exported = export_onnx(load_pruned(path), pruned_input_shape(path), out or Path(f"run-{record.run_id[:8]}.onnx"))
+    console.print(f"onnx: {exported.path} (checked; max abs difference to PyTorch {exported.max_abs_diff:.2e})")
