@@ -23,7 +23,7 @@ from pruningbench.errors import UserError, first_line
 from pruningbench.models import create_model
 from pruningbench.models.structure import after_pruning
 
-__all__ = ["atomic_save", "save_pruned", "load_pruned", "model_structure", "pruned_input_shape"]
+__all__ = ["atomic_save", "save_pruned", "load_pruned", "model_structure", "pruned_input_shape", "pruned_model_facts"]
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +85,16 @@ def save_pruned(
     atomic_save(payload, path)
 
 
+def pruned_model_facts(path: Path) -> tuple[int, int, int]:
+    """(classes, input channels, image size) the pruned model saved at ``path`` was built for."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    return int(payload["num_classes"]), int(payload["in_channels"]), int(payload["image_size"])
+
+
 def pruned_input_shape(path: Path) -> tuple[int, int, int]:
     """The (channels, height, width) of one input of the pruned model saved at ``path``."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    size = payload["image_size"]
-    return (int(payload["in_channels"]), int(size), int(size))
+    _, channels, size = pruned_model_facts(path)
+    return (channels, size, size)
 
 
 def load_pruned(path: Path, trusted: bool = True) -> nn.Module:

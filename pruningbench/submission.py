@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pruningbench.checkpoint import load_pruned
+from pruningbench.checkpoint import load_pruned, pruned_model_facts
 from pruningbench.config import ConfigError, RunConfig, parse_config
 from pruningbench.errors import UserError, first_line
 from pruningbench.metrics import count_macs, count_params
@@ -75,7 +75,7 @@ def verify(record: RunRecord, model_file: Path, data_roots: dict[str, Path]) -> 
         raise
     except Exception as error:  # the structure does not fit the named model: nothing can be checked
         raise UserError(f"bundle: model.pt does not rebuild a {record.model}: {first_line(error)}") from None
-    payload_shape = _input_shape(model_file)
+    payload_shape = pruned_model_facts(model_file)
     full = create_model(record.model, *payload_shape[:2], image_size=payload_shape[2])
     input_shape = (payload_shape[1], payload_shape[2], payload_shape[2])
     macs_before, macs_after = count_macs(full, input_shape), count_macs(model, input_shape)
@@ -117,13 +117,6 @@ def local_config(record: RunRecord, data_roots: dict[str, Path], results_dir: Pa
         return parse_config(json.loads(json.dumps(record.config)), "bundle: record.json config", overrides)
     except ConfigError as error:
         raise UserError(str(error)) from None
-
-
-def _input_shape(model_file: Path) -> tuple[int, int, int]:
-    import torch
-
-    payload = torch.load(model_file, map_location="cpu", weights_only=True)
-    return int(payload["num_classes"]), int(payload["in_channels"]), int(payload["image_size"])
 
 
 def _check(claimed: float, recomputed: float, tolerance: float = 0.0) -> dict[str, Any]:
