@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import and_, case, delete, exists, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from pruningbench.config import RunConfig
 from pruningbench.errors import UserError
@@ -309,7 +310,16 @@ class TaskQueue:
     # Shared stages
 
     def claim_stage(self, key: str, task_id: int, attempt: int) -> bool:
-        """Take the right to build the shared stage ``key``: free, already ours, or held by an attempt that ended."""
+        """Take the right to build the shared stage ``key``: free, already ours, or held by an attempt that ended.
+
+        On PostgreSQL ``FOR UPDATE`` locks no row that does not exist yet, so two attempts may both try to insert the
+        claim: the second one's insert fails on the key, which means the stage is taken (it asks again later)."""
+        try:
+            return self._claim_stage(key, task_id, attempt)
+        except IntegrityError:
+            return False
+
+    def _claim_stage(self, key: str, task_id: int, attempt: int) -> bool:
         with self.database.writing() as session:
             held = session.get(StageClaimRow, key, with_for_update=True)
             if held is None:

@@ -109,6 +109,28 @@ def test_four_processes_claim_every_task_exactly_once(queue, store_url, tiny_con
     assert sorted(claimed) == sorted(ids)  # none lost, none twice
 
 
+def _claim_stages(url: str, task_id: int, keys: list[str], results) -> None:
+    queue = TaskQueue(ResultStore(url).database)
+    results.put((task_id, [key for key in keys if queue.claim_stage(key, task_id, 1)]))
+
+
+def test_four_processes_racing_for_the_same_new_stages_get_one_winner_each(queue, store_url, tiny_config):
+    ids = queue.enqueue(_configs(tiny_config, 4))
+    for worker in range(4):
+        queue.claim(f"w{worker}")
+    keys = [f"sparsified model {number}" for number in range(40)]
+    context = multiprocessing.get_context("fork")  # the children only talk to the store
+    results = context.Queue()
+    processes = [context.Process(target=_claim_stages, args=(store_url, task, keys, results)) for task in ids]
+    for process in processes:
+        process.start()
+    won = dict(results.get(timeout=120) for _ in processes)
+    for process in processes:
+        process.join(timeout=60)
+    assert [process.exitcode for process in processes] == [0] * 4  # a lost race is "taken", never a crash
+    assert sorted(key for keys_won in won.values() for key in keys_won) == sorted(keys)  # one winner per stage
+
+
 def _store_records(url: str, index: int, count: int) -> None:
     store = ResultStore(url)
     for number in range(count):

@@ -92,7 +92,8 @@ def test_three_workers_run_a_suite_as_a_serial_run_would_and_build_shared_stages
     workers = [start_worker(store_url, log, "--idle-exit") for log in logs]
     for worker in workers:
         assert worker.wait(timeout=600) == 0
-    assert {task.state for task in TaskQueue(store.database).tasks()} == {"done"}
+    tasks = TaskQueue(store.database).tasks()
+    assert {task.state for task in tasks} == {"done"}, [(task.id, task.state, task.error) for task in tasks]
     parallel = {record.run_key: record for record in store.records()}
 
     threads = torch.get_num_threads()
