@@ -22,7 +22,7 @@ import torch
 
 from pruningbench.config import PruneConfig
 from pruningbench.methods.importance import create_criterion
-from pruningbench.metrics import measure_speedup
+from pruningbench.latency import measure_speedup
 from pruningbench.models import create_model
 from pruningbench.pipeline.prune import prune_to_speedup
 

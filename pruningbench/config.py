@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pruningbench.data import DATASETS
 from pruningbench.errors import UserError, first_line
+from pruningbench.latency.engines import ENGINES
 from pruningbench.methods.importance import CRITERIA
 from pruningbench.methods.regularizers import REGULARIZERS
 from pruningbench.models import MODELS
@@ -75,9 +76,10 @@ class MethodConfig(_Strict):
 
 
 class PruneConfig(_Strict):
-    """How much and where to prune: target MACs speed-up and the scope of the channel ranking."""
+    """How much and where to prune: the target speed-up (in MACs, or in measured latency) and the ranking's scope."""
 
     speedup: float = Field(gt=1.0, le=1000.0)
+    target: Literal["macs", "latency"] = "macs"  # latency: measured on the run's device in latency.engines[0]
     scope: Literal["local", "global", "protected_global"] = "protected_global"
     protected_share: float = Field(default=0.1, gt=0.0, lt=1.0)  # min share of channels each group keeps
     reconstruct: Literal["none", "least_squares"] = "none"  # refit layers that lost inputs (CP / ThiNet)
@@ -99,6 +101,26 @@ class LatencyConfig(_Strict):
     warmup: int = Field(default=5, ge=0)
     repeats: int = Field(default=20, gt=0)
     threads: int | None = Field(default=None, ge=1)  # CPU threads while timing (None: the run's); 1 resists neighbours
+    engines: tuple[str, ...] = ("eager",)  # all are measured (and at batch 1); the first is on the boards
+    precision: Literal["fp32", "bf16"] = "fp32"  # weights and inputs cast once, as deployed (eager only)
+    channels_last: bool = False  # NHWC weights and inputs (eager; set after pruning, as deployed)
+
+    @field_validator("engines")
+    @classmethod
+    def _known_engines(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        if not names:
+            raise ValueError("name at least one engine")
+        if len(set(names)) != len(names):
+            raise ValueError(f"an engine is named twice in {list(names)}")
+        for name in names:
+            _known(ENGINES.names(), name)
+        return names
+
+    @model_validator(mode="after")
+    def _precision_engines(self) -> LatencyConfig:
+        if self.precision != "fp32" and "onnxruntime" in self.engines:
+            raise ValueError(f"precision {self.precision!r} is measured in eager only; onnxruntime runs fp32")
+        return self
 
 
 class Recipe(_Strict):
@@ -170,6 +192,8 @@ class RunConfig(_Strict):
     def run_key(self) -> str:
         """Identity of the experiment: a hash of everything that determines its result (not paths or device)."""
         excluded: dict[str, Any] = {"results_dir": True, "device": True, "latency": True, "task": {"data_root", "workers"}}
+        if self.prune.target == "latency":  # how many channels go depends on where and how latency is measured
+            excluded = {"results_dir": True, "task": {"data_root", "workers"}}
         if self.method.regularizer is None:
             excluded["sparsify"] = True
         return _digest(self.model_dump(mode="json", exclude=excluded, exclude_defaults=True))

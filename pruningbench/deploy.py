@@ -42,7 +42,10 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: Path, seed
     inputs = torch.randn(4, *input_shape, generator=torch.Generator().manual_seed(seed))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        torch.onnx.export(model, (inputs,), str(path), dynamo=True, dynamic_shapes=({0: torch.export.Dim("batch")},))
+        torch.onnx.export(
+            model, (inputs,), str(path), dynamo=True, dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+            external_data=False,  # one self-contained file (models here are far below protobuf's 2 GB)
+        )
         onnx.checker.check_model(onnx.load(str(path)))
     except Exception as error:  # the exporter's failures are many and deep: one line names the model and the cause
         raise UserError(f"ONNX export of {type(model).__name__} failed: {first_line(error)}") from None

@@ -49,6 +49,8 @@ class RunRecord(BaseModel):
     latency_device: str | None = None
     latency_ratio: float | None = None  # median over interleaved pairs of base time / pruned time
     latency_ratio_ci: tuple[float, float] | None = None  # its bootstrap 95% interval
+    latencies: dict[str, dict[str, Any]] | None = None  # every engine and batch measured, "engine@batch" -> figures
+    predicted_latency_ratio: float | None = None  # latency-targeted runs: the speed-up the latency table predicted
     channels_before: dict[str, int]
     channels_after: dict[str, int]
     config: dict[str, Any]

@@ -71,10 +71,20 @@ def test_real_entry_point_prints_no_traceback(tmp_path):
 @pytest.mark.parametrize(
     ("setting", "expected"),
     [("prune.bogus=1", "unknown key 'prune.bogus'"), ("no-equals", "expected KEY=VALUE"),
-     ("prune.attention=whole", "prune.attention: Input should be 'head_dims' or 'heads'")],
+     ("prune.attention=whole", "prune.attention: Input should be 'head_dims' or 'heads'"),
+     ("prune.round_to=0", "prune.round_to: Input should be greater than or equal to 1"),
+     ("prune.target=flops", "prune.target: Input should be 'macs' or 'latency'"),
+     ("latency.engines=[eager,tensorrt]", "latency.engines: unknown name 'tensorrt'; allowed: eager, onnxruntime"),
+     ("latency.engines=[]", "latency.engines: name at least one engine"),
+     ("latency.precision=bf16 with latency.engines=[eager,onnxruntime]", None)],
 )
 def test_bad_set_options_exit_2_with_one_line(monkeypatch, capsys, setting, expected):
-    code, _, err = _cli(monkeypatch, capsys, "run", "--preset", "quickstart", "--set", setting)
+    if expected is None:  # each of these is fine alone; together they are not
+        setting, expected = "latency.precision=bf16", "latency: precision 'bf16' is measured in eager only"
+        code, _, err = _cli(monkeypatch, capsys, "run", "--preset", "quickstart", "--set", setting, "--set",
+                            "latency.engines=[eager,onnxruntime]")
+    else:
+        code, _, err = _cli(monkeypatch, capsys, "run", "--preset", "quickstart", "--set", setting)
     assert code == 2 and expected in err and err.strip().count("\n") == 0
 
 

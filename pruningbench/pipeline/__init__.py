@@ -15,7 +15,8 @@ import torch
 from pruningbench.checkpoint import save_pruned
 from pruningbench.config import RunConfig
 from pruningbench.methods.importance import create_criterion
-from pruningbench.metrics import measure_speedup
+from pruningbench.latency import TimingSetup, measure_engines
+from pruningbench.latency.target import LatencyAim
 from pruningbench.pipeline.base_model import obtain_base_model
 from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.pipeline.prune import prune_to_speedup
@@ -66,15 +67,24 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         "prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup
     )
     unpruned = copy.deepcopy(model)  # kept to time against the pruned model, pair by pair, at the end
-    outcome = prune_to_speedup(model, criterion, example, config.prune, calibration)
+    latency = config.latency
+    timing = TimingSetup(device, latency.batch_size, latency.precision, latency.channels_last,
+                         latency.threads or torch.get_num_threads())
+    aim = None
+    if config.prune.target == "latency":
+        table_dir = config.results_dir / "cache" / "latency"
+        aim = LatencyAim(latency.engines[0], timing, table_dir, latency.warmup, latency.repeats, config.seed)
+    outcome = prune_to_speedup(model, criterion, example, config.prune, calibration, aim)
     hooks.progress("evaluate")
     before_finetune = workload.evaluate(model, desc="pruned evaluation")[workload.metric]
     finetune_time = workload.train(model, config.finetune, config.seed, desc="finetune")
     hooks.progress("evaluate")
     pruned_metrics = workload.evaluate(model, desc="final evaluation")
     pruned_metric = pruned_metrics[workload.metric]
-    timing = (tuple(workload.input_shape), config.latency.batch_size, config.latency.warmup, config.latency.repeats)
-    latency = measure_speedup(unpruned, model, *timing, seed=config.seed, threads=config.latency.threads)
+    hooks.progress("latency")
+    measured = measure_engines(unpruned, model, tuple(workload.input_shape), list(latency.engines), timing,
+                               latency.warmup, latency.repeats, config.seed, extra_batches=(1,))
+    shown = measured[f"{latency.engines[0]}@{latency.batch_size}"]
     del unpruned
 
     hooks.progress("store")
@@ -113,11 +123,13 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         base_train_time=base.train_time,
         base_metrics=base.metrics,
         pruned_metrics=pruned_metrics,
-        base_latency_ms=latency.base.median_ms,
-        latency_ms=latency.pruned.median_ms,
-        latency_device=latency.pruned.device,
-        latency_ratio=latency.speedup,
-        latency_ratio_ci=(latency.low, latency.high),
+        base_latency_ms=shown.base.median_ms,
+        latency_ms=shown.pruned.median_ms,
+        latency_device=shown.pruned.device,
+        latency_ratio=shown.speedup,
+        latency_ratio_ci=(shown.low, shown.high),
+        latencies={key: figure.as_dict() for key, figure in measured.items()},
+        predicted_latency_ratio=outcome.predicted_latency_speedup,
         channels_before=outcome.channels_before,
         channels_after=outcome.channels_after,
         config=config.model_dump(mode="json"),
@@ -125,6 +137,9 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         model_path=model_path,
     )
     store.add(record)
+    if record.predicted_latency_ratio is not None:
+        log.info("latency target %gx: table predicted %.3fx, measured %.3fx [%.3f-%.3f]", config.prune.speedup,
+                 record.predicted_latency_ratio, shown.speedup, shown.low, shown.high)
     log.info(
         "done: %.2f%% → %.2f%% (Δ %+.2f), %.3fx MACs, %.2fx measured latency, run %s",
         base.metric, pruned_metric, record.delta, record.achieved_speedup, record.latency_speedup, run_id[:8],

@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch_pruning as tp
@@ -28,13 +29,17 @@ from pruningbench.errors import UserError
 from pruningbench.methods.importance import Batch, Criterion
 from pruningbench.methods.importance.slices import layer_slices
 from pruningbench.metrics import count_macs, count_params
+from pruningbench.pipeline.cost import CostModel, MacsModel
 from pruningbench.models.structure import after_pruning
 from pruningbench.pipeline.group import ChannelGroup, build_groups
 from pruningbench.pipeline.reconstruct import reconstruct_consumers
 
+if TYPE_CHECKING:
+    from pruningbench.latency.target import LatencyAim
+
 __all__ = [
-    "PruneOutcome", "PrunePlan", "MacsModel", "SPEEDUP_TOLERANCE", "layer_widths", "plan_pruning", "plan_removal",
-    "prune_to_speedup", "removal_order",
+    "PruneOutcome", "PrunePlan", "SPEEDUP_TOLERANCE", "channels_of", "layer_widths",
+    "plan_pruning", "plan_removal", "prune_to_speedup", "pruned_copy", "remove_channels", "removal_order",
 ]
 
 SPEEDUP_TOLERANCE = 0.01  # achieved speed-up must land in [1, 1 + tolerance] x target
@@ -52,6 +57,7 @@ class PruneOutcome:
     prune_time: float  # seconds spent choosing and removing channels
     channels_before: dict[str, int]
     channels_after: dict[str, int]
+    predicted_latency_speedup: float | None = None  # a latency target's: what the latency table predicted
 
     @property
     def achieved_speedup(self) -> float:
@@ -65,85 +71,6 @@ def layer_widths(model: nn.Module) -> dict[str, int]:
         for name, module in model.named_modules()
         if isinstance(module, (nn.Conv2d, nn.Linear))
     }
-
-
-class MacsModel:
-    """Predicts the MACs left after removing any set of group units, without touching the model.
-
-    A conv/linear layer's MACs scale with (kept outputs / outputs) x (kept inputs / inputs), or with kept outputs
-    alone for depthwise convs; which root channels shrink which layer dimension comes from the DepGraph groups.
-    A group's ``scaled_macs`` (attention products) shrink with the share of its units kept; all other MACs outside
-    conv/linear layers are constant. Flags index units, all groups concatenated (``offsets``).
-    """
-
-    def __init__(self, model: nn.Module, graph: tp.DependencyGraph, groups: list[ChannelGroup], example: torch.Tensor) -> None:
-        layers, base = self._layer_macs(model, example)
-        self.total = float(count_macs(model, tuple(example.shape[1:])))
-        self.constant = self.total - float(base.sum())
-        self.base = base
-        self.offsets = [0]
-        for group in groups:
-            self.offsets.append(self.offsets[-1] + group.unit_count)
-        index = {module: i for i, module in enumerate(layers)}
-        self.out_map = torch.zeros(len(layers), self.offsets[-1])
-        self.in_map = torch.zeros(len(layers), self.offsets[-1])
-        self.scaled_per_unit = torch.zeros(self.offsets[-1], dtype=torch.float64)
-        for g, group in enumerate(groups):
-            unit_of = torch.empty(group.size, dtype=torch.long)
-            unit_of[group.units] = torch.arange(group.unit_count).unsqueeze(1).expand_as(group.units)
-            self.scaled_per_unit[self.offsets[g] : self.offsets[g + 1]] = group.scaled_macs / group.unit_count
-            for item in group.group.items:
-                module, handler = item.dep.target.module, item.dep.handler
-                if module not in index:
-                    continue
-                target = self.out_map if graph.is_out_channel_pruning_fn(handler) else self.in_map
-                for root_idx in item.root_idxs:
-                    if root_idx is not None:
-                        target[index[module], self.offsets[g] + int(unit_of[root_idx])] += 1
-        self.out_total = torch.tensor([_out_dim(m) for m in layers], dtype=torch.float)
-        self.in_total = torch.tensor([_in_dim(m) for m in layers], dtype=torch.float)
-        self.depthwise = torch.tensor([_is_depthwise(m) for m in layers])
-
-    @staticmethod
-    def _layer_macs(model: nn.Module, example: torch.Tensor) -> tuple[list[nn.Module], torch.Tensor]:
-        layers, macs = [], []
-
-        def record(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            per_output = module.weight[0].numel() if isinstance(module, nn.Conv2d) else module.in_features
-            layers.append(module)
-            macs.append(output[:1].numel() * per_output)
-
-        hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-        was_training = model.training
-        try:
-            with torch.no_grad():
-                model.eval()(example[:1])  # eval: never moves BatchNorm statistics
-        finally:
-            model.train(was_training)
-            for hook in hooks:
-                hook.remove()
-        return layers, torch.tensor(macs, dtype=torch.float64)
-
-    def macs(self, removed: torch.Tensor) -> float:
-        """MACs after removing the units flagged in ``removed`` (bool, all groups' units concatenated)."""
-        flags = removed.float()
-        out_kept = 1.0 - (self.out_map @ flags) / self.out_total
-        in_kept = 1.0 - (self.in_map @ flags) / self.in_total
-        scale = torch.where(self.depthwise, out_kept, out_kept * in_kept).double()
-        scaled_removed = float(self.scaled_per_unit @ removed.double())
-        return self.constant - scaled_removed + float((self.base * scale).sum())
-
-
-def _out_dim(module: nn.Module) -> int:
-    return module.out_channels if isinstance(module, nn.Conv2d) else module.out_features
-
-
-def _in_dim(module: nn.Module) -> int:
-    return module.in_channels if isinstance(module, nn.Conv2d) else module.in_features
-
-
-def _is_depthwise(module: nn.Module) -> bool:
-    return isinstance(module, nn.Conv2d) and module.groups > 1 and module.groups == module.in_channels
 
 
 def normalize(scores: torch.Tensor) -> torch.Tensor:
@@ -198,9 +125,11 @@ def removal_order(scores: list[torch.Tensor], config: PruneConfig, normalized: b
 
 
 def plan_removal(
-    scores: list[torch.Tensor], macs_model: MacsModel, config: PruneConfig, normalized: bool = True
+    scores: list[torch.Tensor], cost_model: CostModel, config: PruneConfig, normalized: bool = True,
+    target: float | None = None,
 ) -> list[torch.Tensor]:
-    """Indices of the channels to remove from each group so the predicted speed-up lands in [1, 1.01] x target.
+    """Indices of the units to remove from each group so the predicted speed-up lands in [1, 1.01] x ``target``
+    (default: ``config.speedup``).
 
     Bisection finds the shortest prefix of :func:`removal_order` that reaches the target. When that prefix's last
     block overshoots the window (small models, coarse layers), the last step is redone greedily: walk on through
@@ -212,7 +141,8 @@ def plan_removal(
     """
     order = removal_order(scores, config, normalized)
     group_of = torch.repeat_interleave(torch.arange(len(scores)), torch.tensor([len(s) for s in scores]))
-    target, ceiling = config.speedup, config.speedup * (1 + SPEEDUP_TOLERANCE)
+    target = config.speedup if target is None else target
+    ceiling = target * (1 + SPEEDUP_TOLERANCE)
 
     def prefix(step: int) -> torch.Tensor:
         flags = torch.zeros(len(group_of), dtype=torch.bool)
@@ -221,7 +151,7 @@ def plan_removal(
         return flags
 
     def speedup(flags: torch.Tensor) -> float:
-        return macs_model.total / macs_model.macs(flags)
+        return cost_model.total / cost_model.cost(flags)
 
     most = speedup(prefix(len(order)))
     if most < target:
@@ -236,7 +166,7 @@ def plan_removal(
         if adjusted is None:
             adjusted = _walk_into_window(chosen, order[:step][::-1], False, group_of, speedup, target, ceiling)
         chosen = chosen if adjusted is None else adjusted
-    bounds = macs_model.offsets
+    bounds = cost_model.offsets
     return [torch.nonzero(chosen[bounds[g] : bounds[g + 1]]).squeeze(1) for g in range(len(scores))]
 
 
@@ -278,6 +208,7 @@ class PrunePlan:
     groups: list[ChannelGroup]
     removal: list[torch.Tensor]  # per group, the root-channel indices to remove (whole units)
     step_time: float  # seconds spent computing importance scores
+    predicted_latency_speedup: float | None = None  # a latency target's: what the latency table predicted
 
 
 def plan_pruning(
@@ -286,8 +217,10 @@ def plan_pruning(
     example: torch.Tensor,
     config: PruneConfig,
     calibration: list[Batch] | None = None,
+    latency: LatencyAim | None = None,
 ) -> PrunePlan:
-    """Group ``model``, score every group once with ``criterion`` and choose the removal set for ``config``."""
+    """Group ``model``, score every group once with ``criterion`` and choose the removal set for ``config``: for a
+    MACs target from the exact MACs model, for a latency target (``latency``) from a latency table and measurements."""
     if criterion.calibrated and not calibration:
         raise ValueError(f"{type(criterion).__name__} needs calibration batches")
     graph, groups = build_groups(model, example, config.attention)
@@ -300,9 +233,45 @@ def plan_pruning(
         if score.shape != (group.size,) or not torch.isfinite(score).all():
             raise RuntimeError(f"criterion {type(criterion).__name__} gave invalid scores for group {group.name}")
     unit_scores = [score[group.units].mean(1) for group, score in zip(groups, scores)]  # a unit: its channels' mean
-    units = plan_removal(unit_scores, MacsModel(model, graph, groups, example), config, criterion.normalized)
-    removal = [group.units[idxs].flatten().sort().values for group, idxs in zip(groups, units)]
-    return PrunePlan(graph, groups, removal, step_time)
+    macs_model = MacsModel(model, graph, groups, example)
+    predicted = None
+    if latency is None:
+        units = plan_removal(unit_scores, macs_model, config, criterion.normalized)
+    else:
+        units, predicted = latency.plan(model, example, groups, unit_scores, macs_model, config, criterion.normalized)
+    return PrunePlan(graph, groups, channels_of(groups, units), step_time, predicted)
+
+
+def channels_of(groups: list[ChannelGroup], units: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The root-channel indices of the chosen units of every group, sorted."""
+    return [group.units[idxs].flatten().sort().values for group, idxs in zip(groups, units)]
+
+
+def remove_channels(
+    model: nn.Module, graph: tp.DependencyGraph, groups: list[ChannelGroup], removal: list[torch.Tensor]
+) -> dict[str, list[int]]:
+    """Remove ``removal``'s channels from every group of ``model`` (its own graph); the output channels each conv or
+    linear layer lost, by layer name."""
+    names = {module: name for name, module in model.named_modules()}
+    removed_outputs: dict[str, list[int]] = {}
+    for group, idxs in zip(groups, removal):
+        if len(idxs):
+            pruning = graph.get_pruning_group(group.root, group.prune_fn, idxs.tolist())
+            for slice_ in layer_slices(pruning, types=(nn.Conv2d, nn.Linear), sides=("out",)):
+                removed_outputs[names[slice_.module]] = slice_.idxs.tolist()
+            pruning.prune()
+            if group.on_removed is not None:
+                group.on_removed(len(idxs) // group.units.shape[1])
+    after_pruning(model)
+    return removed_outputs
+
+
+def pruned_copy(model: nn.Module, example: torch.Tensor, config: PruneConfig, removal: list[torch.Tensor]) -> nn.Module:
+    """A copy of ``model`` with ``removal`` applied (grouped again: the groups are built the same way every time)."""
+    copied = copy.deepcopy(model)
+    graph, groups = build_groups(copied, example, config.attention)
+    remove_channels(copied, graph, groups, removal)
+    return copied
 
 
 def prune_to_speedup(
@@ -311,8 +280,10 @@ def prune_to_speedup(
     example: torch.Tensor,
     config: PruneConfig,
     calibration: list[Batch] | None = None,
+    latency: LatencyAim | None = None,
 ) -> PruneOutcome:
-    """Prune ``model`` in place to ``config.speedup`` x fewer MACs using ``criterion``'s scores.
+    """Prune ``model`` in place to ``config.speedup`` x fewer MACs (or x less measured latency, with ``latency``)
+    using ``criterion``'s scores.
 
     ``calibration`` batches are required by data-driven criteria (``criterion.calibrated``) and by
     ``config.reconstruct == "least_squares"``, which refits the layers that lost inputs (time counted as prune time).
@@ -324,18 +295,8 @@ def prune_to_speedup(
     macs_before, params_before, channels_before = count_macs(model, input_shape), count_params(model), layer_widths(model)
 
     started = time.perf_counter()
-    plan = plan_pruning(model, criterion, example, config, calibration)
-    names = {module: name for name, module in model.named_modules()}
-    removed_outputs: dict[str, list[int]] = {}
-    for group, idxs in zip(plan.groups, plan.removal):
-        if len(idxs):
-            pruning = plan.graph.get_pruning_group(group.root, group.prune_fn, idxs.tolist())
-            for slice_ in layer_slices(pruning, types=(nn.Conv2d, nn.Linear), sides=("out",)):
-                removed_outputs[names[slice_.module]] = slice_.idxs.tolist()
-            pruning.prune()
-            if group.on_removed is not None:
-                group.on_removed(len(idxs) // group.units.shape[1])
-    after_pruning(model)
+    plan = plan_pruning(model, criterion, example, config, calibration, latency)
+    removed_outputs = remove_channels(model, plan.graph, plan.groups, plan.removal)
     if original is not None:
         reconstruct_consumers(original, model, calibration, removed_outputs, criterion.seed)
     prune_time = time.perf_counter() - started - plan.step_time
@@ -348,4 +309,5 @@ def prune_to_speedup(
         prune_time=prune_time,
         channels_before=channels_before,
         channels_after=layer_widths(model),
+        predicted_latency_speedup=plan.predicted_latency_speedup,
     )

@@ -69,6 +69,8 @@ class RunRow(Base):
     latency_device: Mapped[str | None] = mapped_column(String(200), nullable=True)
     latency_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
     latency_ratio_ci: Mapped[list[float] | None] = mapped_column(JSON, nullable=True)
+    latencies: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    predicted_latency_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
     channels_before: Mapped[dict[str, Any]] = mapped_column(JSON)
     channels_after: Mapped[dict[str, Any]] = mapped_column(JSON)
     config: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -9,7 +9,8 @@ from pruningbench.methods.importance import Criterion, create_criterion
 from pruningbench.metrics import count_macs
 from pruningbench.models import create_model
 from pruningbench.pipeline.group import build_groups
-from pruningbench.pipeline.prune import MacsModel, plan_removal, prune_to_speedup, removal_order
+from pruningbench.pipeline.cost import MacsModel
+from pruningbench.pipeline.prune import plan_removal, prune_to_speedup, removal_order
 
 EXAMPLE = torch.randn(1, 1, 28, 28)
 
@@ -30,7 +31,7 @@ def test_macs_model_predicts_the_pruned_models_count_exactly(name):
     flags = torch.zeros(macs_model.offsets[-1], dtype=torch.bool)
     for g, idxs in enumerate(removal):
         flags[macs_model.offsets[g] + idxs] = True
-    predicted = macs_model.macs(flags)
+    predicted = macs_model.cost(flags)
     for group, idxs in zip(groups, removal):
         graph.get_pruning_group(group.root, group.prune_fn, idxs.tolist()).prune()
     assert predicted == pytest.approx(count_macs(model, (1, 32, 32)), rel=1e-9)
@@ -129,7 +130,7 @@ def test_coarse_model_with_tied_scores_still_lands_in_the_window():
     for g, idxs in enumerate(removal):
         flags[macs_model.offsets[g] + idxs] = True
         assert set(idxs.tolist()) == set(range(len(idxs)))  # ties: lowest indices first  # a prefix of its ranking
-    assert 8 <= macs_model.total / macs_model.macs(flags) <= 8 * 1.01
+    assert 8 <= macs_model.total / macs_model.cost(flags) <= 8 * 1.01
 
 
 def test_planning_and_pruning_never_move_batchnorm_statistics():

@@ -25,6 +25,8 @@ LATER_COLUMNS = (
     "verification",
     "latency_ratio",
     "latency_ratio_ci",
+    "latencies",
+    "predicted_latency_ratio",
 )  # not in the first release
 
 
