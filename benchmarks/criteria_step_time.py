@@ -2,7 +2,9 @@
 
 ResNet18-CIFAR-100 with random weights, 32x32 inputs, the reference calibration budget (10 batches of 64 images;
 random images: step time does not depend on what the pixels show), protected global pruning to 2x. Each criterion
-is timed ``--repeats`` times and the median is reported, with the paper's ratio beside it.
+is timed ``--repeats`` times and the median is reported, with the paper's ratio beside it. The CPU proxy: a
+data-driven criterion's step time over the calibration passes it needs (one forward over the same batches, or one
+forward + backward for criteria with ``gradients``), timed in the same run (goal: <= 1.5x).
 
     python benchmarks/criteria_step_time.py [--model resnet18_cifar] [--batches 10] [--batch-size 64]
 """
@@ -11,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import time
 
 import torch
+import torch.nn.functional as F
 
 from pruningbench.config import PruneConfig
 from pruningbench.methods.importance import CRITERIA, create_criterion
@@ -29,6 +33,22 @@ def step_time(model_name: str, criterion: str, calibration: list, device: torch.
         model, create_criterion(criterion), torch.randn(1, 3, 32, 32, device=device), PruneConfig(speedup=2), calibration
     )
     return outcome.step_time
+
+
+def calibration_passes(model_name: str, calibration: list, device: torch.device, backward: bool) -> float:
+    """Seconds of one forward (and backward) pass of the model over every calibration batch, in eval mode."""
+    torch.manual_seed(0)
+    model = create_model(model_name, num_classes=100).to(device).eval()
+    started = time.perf_counter()
+    for images, labels in calibration:
+        with torch.set_grad_enabled(backward):
+            loss = F.cross_entropy(model(images), labels)
+        if backward:
+            model.zero_grad(set_to_none=True)
+            loss.backward()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -50,13 +70,20 @@ def main() -> None:
     for name in CRITERIA.names():
         repeats = args.repeats if not create_criterion(name).calibrated else max(1, args.repeats // 3)
         times[name] = statistics.median(step_time(args.model, name, calibration, device) for _ in range(repeats))
+    passes = {
+        backward: statistics.median(calibration_passes(args.model, calibration, device, backward) for _ in range(3))
+        for backward in (False, True)
+    }
     reference = times["MagnitudeL2"]
     print(f"{args.model}, {args.batches}x{args.batch_size} calibration images, device {device}, torch {torch.__version__}")
-    print("| criterion | step time | ratio to MagnitudeL2 | paper ratio |")
-    print("|---|---|---|---|")
+    print(f"calibration passes: forward {passes[False]:.3f} s, forward + backward {passes[True]:.3f} s")
+    print("| criterion | step time | ratio to MagnitudeL2 | paper ratio | step time / calibration passes |")
+    print("|---|---|---|---|---|")
     for name, seconds in sorted(times.items(), key=lambda item: item[1]):
         paper = PAPER_RATIOS.get(name)
-        print(f"| {name} | {seconds:.3f} s | {seconds / reference:.1f}x | {f'{paper}x' if paper else '-'} |")
+        kind = CRITERIA.get(name)
+        proxy = f"{seconds / passes[kind.gradients]:.2f}x" if kind.calibrated else "-"
+        print(f"| {name} | {seconds:.3f} s | {seconds / reference:.1f}x | {f'{paper}x' if paper else '-'} | {proxy} |")
 
 
 if __name__ == "__main__":

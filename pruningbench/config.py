@@ -44,6 +44,7 @@ class TaskConfig(_Strict):
     download: bool = False
     image_size: int | None = Field(default=None, ge=8)  # crop size for datasets that resize (ImageNet); None: standard
     workers: int = Field(default=0, ge=0)  # data-loading worker processes
+    data_on_device: bool | None = None  # uint8 images kept and augmented on the device (None: on CUDA, if possible)
     pretrained: bool | Path = False  # the library's weights: true fetches them (cached), a path reads that file
     base_checkpoint: Path | None = None  # a trained base model's state_dict; skips base training
 
@@ -139,6 +140,8 @@ class Recipe(_Strict):
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     mixup: float = Field(default=0.0, ge=0.0)  # Beta(alpha, alpha) of mixup (timm's Mixup); 0: off
     cutmix: float = Field(default=0.0, ge=0.0)  # Beta(alpha, alpha) of CutMix; with mixup, one of them per batch
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype (fp16 with a gradient scaler; CUDA only)
+    channels_last: bool = False  # NHWC weights (set after pruning, before finetuning) and inputs
 
     @model_validator(mode="after")
     def _even_batches_for_mixing(self) -> Recipe:
@@ -171,6 +174,7 @@ class RunConfig(_Strict):
     base_seed: int = Field(default=0, ge=0)  # seeds base training, shared by all runs so they prune the same model
     eval_batch_size: int = Field(default=256, gt=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    deterministic: bool = True  # CUDA: deterministic kernels (a seed reproduces a run); false: cuDNN autotuner
     results_dir: Path = Path("results")
 
     @model_validator(mode="after")
@@ -184,16 +188,25 @@ class RunConfig(_Strict):
             raise ValueError(f"task.base_checkpoint {str(self.task.base_checkpoint)!r} is not a file")
         if self.method.regularizer is not None and self.sparsify is None:
             raise ValueError(f"method.regularizer {self.method.regularizer!r} needs a 'sparsify' section (its recipe)")
+        if self.device == "cpu" and (name := self.fp16_recipe()):
+            raise ValueError(f"{name}.precision fp16 needs a CUDA device (autocast on CPU runs bf16)")
         return self
+
+    def fp16_recipe(self) -> str | None:
+        """The first recipe that trains in fp16 (which only CUDA runs), or None."""
+        recipes = {"base_training": self.base_training, "sparsify": self.sparsify, "finetune": self.finetune}
+        return next((name for name, recipe in recipes.items() if recipe is not None and recipe.precision == "fp16"), None)
 
     # Identities hash only the values that differ from the defaults, so a release that adds a setting (with a default
     # that keeps the old behaviour) keeps every stored run, base model and sparsified model valid.
 
     def run_key(self) -> str:
         """Identity of the experiment: a hash of everything that determines its result (not paths or device)."""
-        excluded: dict[str, Any] = {"results_dir": True, "device": True, "latency": True, "task": {"data_root", "workers"}}
+        excluded: dict[str, Any] = {
+            "results_dir": True, "device": True, "deterministic": True, "latency": True, "task": {"data_root", "workers", "data_on_device"}
+        }
         if self.prune.target == "latency":  # how many channels go depends on where and how latency is measured
-            excluded = {"results_dir": True, "task": {"data_root", "workers"}}
+            excluded = {"results_dir": True, "deterministic": True, "task": {"data_root", "workers", "data_on_device"}}
         if self.method.regularizer is None:
             excluded["sparsify"] = True
         return _digest(self.model_dump(mode="json", exclude=excluded, exclude_defaults=True))

@@ -51,7 +51,7 @@ def evaluate_topk(
     for images, labels in tqdm(loader, desc=desc, leave=False, mininterval=1.0):
         logits = model(images.to(device))
         ranked = logits.topk(min(max(ks), logits.shape[1]), dim=1).indices.cpu()
-        hits = ranked == labels.unsqueeze(1)
+        hits = ranked == labels.cpu().unsqueeze(1)
         for k in ks:
             correct[k] += hits[:, :k].any(1).sum().item()
         total += labels.numel()

@@ -9,6 +9,7 @@ from typing import Protocol
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from pruningbench.data.resident import ResidentData
 from pruningbench.errors import UserError
 from pruningbench.registry import Registry, import_submodules
 
@@ -23,6 +24,7 @@ class DataSplits:
     test: Dataset
     num_classes: int
     input_shape: tuple[int, int, int]  # (channels, height, width) of one image as the model sees it
+    resident: ResidentData | None = None  # the raw images, for datasets that can be kept on the device
 
 
 class DatasetBuilder(Protocol):

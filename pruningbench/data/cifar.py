@@ -5,9 +5,11 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import torch
 from torchvision import datasets, transforms
 
 from pruningbench.data import DATASETS, DataSplits, fixed_size
+from pruningbench.data.resident import ResidentData
 from pruningbench.errors import UserError
 
 CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
@@ -53,4 +55,9 @@ def cifar100(data_root: Path | None, download: bool = False, image_size: int | N
         test = _CIFAR100(str(root), train=False, transform=test_tf, download=download)
     except (OSError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError) as error:
         raise UserError(f"task.data_root {str(root)!r}: CIFAR-100 files unreadable ({error})") from None
-    return DataSplits(train=train, test=test, num_classes=100, input_shape=(3, 32, 32))
+    resident = ResidentData(
+        torch.from_numpy(train.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(train.targets),
+        torch.from_numpy(test.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(test.targets),
+        mean=CIFAR100_MEAN, std=CIFAR100_STD, crop_padding=4, flip=True,  # train_tf's augmentation, on the device
+    )
+    return DataSplits(train=train, test=test, num_classes=100, input_shape=(3, 32, 32), resident=resident)

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from pruningbench.data import DATASETS, DataSplits, fixed_size
+from pruningbench.data.resident import ResidentData
 
 ARCHIVE = Path(__file__).with_name("fashion_mnist_subset.npz")
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST pixel statistics (of the full training set)
@@ -24,6 +25,10 @@ def _tensors(images: np.ndarray, labels: np.ndarray) -> TensorDataset:
     return TensorDataset(x, torch.from_numpy(labels).long())
 
 
+def _raw(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels).long()
+
+
 @DATASETS.register("fashion_mnist_embedded")
 def fashion_mnist_embedded(
     data_root: Path | None = None, download: bool = False, image_size: int | None = None
@@ -31,6 +36,11 @@ def fashion_mnist_embedded(
     """Load the shipped subset; ``data_root`` and ``download`` are ignored (nothing to fetch)."""
     fixed_size("fashion_mnist_embedded", 28, image_size)
     with np.load(ARCHIVE) as archive:
-        train = _tensors(archive["train_images"], archive["train_labels"])
-        test = _tensors(archive["test_images"], archive["test_labels"])
-    return DataSplits(train=train, test=test, num_classes=10, input_shape=(1, 28, 28))
+        arrays = {name: archive[name] for name in archive.files}
+    train = _tensors(arrays["train_images"], arrays["train_labels"])
+    test = _tensors(arrays["test_images"], arrays["test_labels"])
+    resident = ResidentData(
+        *_raw(arrays["train_images"], arrays["train_labels"]), *_raw(arrays["test_images"], arrays["test_labels"]),
+        mean=(MEAN,), std=(STD,),
+    )
+    return DataSplits(train=train, test=test, num_classes=10, input_shape=(1, 28, 28), resident=resident)

@@ -212,6 +212,9 @@ class OnnxRuntimeEngine:
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads, options.inter_op_num_threads = setup.threads, 1
+        # Idle pool threads spin by default: the base and the pruned model's sessions, timed in turns, would then
+        # fight over the cores, and every pair would time the other session's spinning as well.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         provider = self._provider(setup)
         session = onnxruntime.InferenceSession(graph, options, providers=[provider])
         batch = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)

@@ -5,7 +5,8 @@ search can visit, keyed by its kind, hyper-parameters, input size, widths, batch
 in one engine; the table is a JSON file in the results directory, shared by every run on that device. A pruned model's
 latency is predicted as the layers' latencies at their kept widths (bilinear between the measured widths: exact for
 a cost linear in each width, as MACs are) plus the rest of the model (normalisation, activations, additions, pooling),
-which is the dense model's measured latency minus its layers' and shrinks with the activations the layers produce.
+which is the dense model's measured latency minus its layers': a fixed part (per-operator overheads) and a part that
+shrinks with the activations the layers produce, split so that the smallest reachable model is predicted exactly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import statistics
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,10 +31,11 @@ GRID = (0.125, 0.25, 0.5, 0.75, 1.0)  # shares of a layer's width measured (roun
 
 
 def grid_widths(full: int, step: int, prunable: bool = True) -> list[int]:
-    """The widths measured for a dimension of ``full`` channels that the search shrinks in multiples of ``step``."""
+    """The widths measured for a dimension of ``full`` channels that the search shrinks in multiples of ``step``: the
+    shares in :data:`GRID` and the smallest width a group can keep, so no width the search visits is extrapolated."""
     if not prunable:
         return [full]
-    return sorted({min(full, max(step, round(full * share / step) * step)) for share in GRID} | {full})
+    return sorted({min(full, max(step, round(full * share / step) * step)) for share in GRID} | {min(step, full), full})
 
 
 class LatencyTable:
@@ -48,7 +49,7 @@ class LatencyTable:
         self.measured = 0  # entries measured by this table (the rest came from the cache)
 
     def layer_ms(self, spec: LayerSpec, in_width: int, out_width: int) -> float:
-        """Median latency of ``spec`` at these widths, measured once per device and kept."""
+        """Latency of ``spec`` at these widths (the fastest of ``repeats`` passes), measured once per device and kept."""
         key = f"{spec.key} batch={self.setup.batch_size} widths={in_width}x{out_width}"
         if key not in self.entries:
             with timing_context(self.setup):
@@ -60,7 +61,7 @@ class LatencyTable:
                     started = time.perf_counter()
                     run()
                     times.append(time.perf_counter() - started)
-            self.entries[key] = 1000 * statistics.median(times)
+            self.entries[key] = 1000 * min(times)  # a neighbour only ever adds time: the fastest pass is the layer's
             self.measured += 1
         return self.entries[key]
 
@@ -107,16 +108,29 @@ class LatencyModel:
         self.spatial = macs.out_spatial.double()
         self.activations = float((self.out_total.double() * self.spatial).sum())
         self.layers_ms = self._layers_ms(self.in_total.double(), self.out_total.double())
-        self.rest = max(measured_ms - self.layers_ms, 0.0)
-        self.total = self.layers_ms + self.rest  # the measured latency, unless the layers alone took longer
+        self.fixed, self.scaled = 0.0, max(measured_ms - self.layers_ms, 0.0)  # the rest: all of it shrinks, until fit
+        self.total = self.layers_ms + self.scaled  # the measured latency, unless the layers alone took longer
+
+    def fit_rest(self, removed: torch.Tensor, measured_ms: float) -> None:
+        """Split the rest into a fixed part (per-operator overheads, which no pruning removes) and a part that shrinks
+        with the activations, so that the prediction also equals ``measured_ms``, the measured latency of the model
+        with ``removed`` gone (the smallest model the search can reach is the most telling)."""
+        rest = self.total - self.layers_ms
+        share = self._activation_share(removed)
+        left = measured_ms - self._layers_ms(*self._kept(removed))  # the rest of the reduced model
+        scaled = min(max((rest - left) / (1.0 - share), 0.0), rest) if share < 1.0 else rest
+        self.fixed, self.scaled = rest - scaled, scaled
 
     def cost(self, removed: torch.Tensor) -> float:
         """Predicted latency after removing the units flagged in ``removed`` (all groups' units concatenated)."""
+        return self._layers_ms(*self._kept(removed)) + self.fixed + self.scaled * self._activation_share(removed)
+
+    def _kept(self, removed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         flags = removed.double()
-        out_kept = self.out_total.double() - self.out_map.double() @ flags
-        in_kept = self.in_total.double() - self.in_map.double() @ flags
-        activations = float((out_kept * self.spatial).sum())
-        return self._layers_ms(in_kept, out_kept) + self.rest * activations / self.activations
+        return self.in_total.double() - self.in_map.double() @ flags, self.out_total.double() - self.out_map.double() @ flags
+
+    def _activation_share(self, removed: torch.Tensor) -> float:
+        return float((self._kept(removed)[1] * self.spatial).sum()) / self.activations
 
     def _layers_ms(self, in_kept: torch.Tensor, out_kept: torch.Tensor) -> float:
         total = 0.0

@@ -23,7 +23,8 @@ from pruningbench.pipeline.prune import prune_to_speedup
 from pruningbench.pipeline.sparsify import sparsify
 from pruningbench.pipeline.workload import workload_for
 from pruningbench.record import RunRecord, library_versions
-from pruningbench.seeding import seed_everything
+from pruningbench.errors import UserError
+from pruningbench.seeding import configure_determinism, seed_everything
 from pruningbench.store import ResultStore
 
 __all__ = ["run_experiment", "resolve_device"]
@@ -47,6 +48,9 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     hooks = current_hooks()
     hooks.progress("load data")
     device = resolve_device(config.device)
+    if device.type != "cuda" and (recipe := config.fp16_recipe()):
+        raise UserError(f"{recipe}.precision fp16 needs a CUDA device; none is available (bf16 runs on CPU)")
+    configure_determinism(config.deterministic)
     workload = workload_for(config, device)
     base = obtain_base_model(config, workload, device)
     model = base.model

@@ -1,5 +1,5 @@
 """The training loop shared by base training, sparsifying and finetuning: SGD with momentum or AdamW, cosine or
-step schedule, label smoothing, and mixup/CutMix (timm's, for ViT recipes).
+step schedule, label smoothing, mixup/CutMix (timm's, for ViT recipes), bf16/fp16 autocast and channels_last.
 
 Each epoch's data order and augmentation depend only on ``(seed, epoch)``, so a run resumed from an epoch
 checkpoint continues exactly as the uninterrupted run would have.
@@ -20,6 +20,8 @@ from tqdm import tqdm
 
 from pruningbench.checkpoint import atomic_save
 from pruningbench.config import Recipe
+from pruningbench.data.resident import ResidentLoader
+from pruningbench.errors import UserError
 from pruningbench.methods.regularizers import Regularizer
 from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.seeding import seed_everything
@@ -68,7 +70,7 @@ def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch
 
 def train(
     model: nn.Module,
-    loader: DataLoader,
+    loader: DataLoader | ResidentLoader,
     recipe: Recipe,
     device: torch.device,
     desc: str,
@@ -87,6 +89,7 @@ def train(
     """
     optimizer = _optimizer(model, recipe)
     scheduler = _scheduler(optimizer, recipe, len(loader))
+    precision = _Precision(recipe, device)
     start_epoch, earlier_seconds = 0, 0.0
     if checkpoint is not None and checkpoint.is_file():
         state = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -95,8 +98,11 @@ def train(
         scheduler.load_state_dict(state["scheduler"])
         if regularizer is not None:
             regularizer.load_state_dict(state["regularizer"])
+        precision.scaler.load_state_dict(state.get("scaler", {}))
         start_epoch, earlier_seconds = state["epoch"], state["seconds"]
     started = time.perf_counter()
+    if recipe.channels_last:  # after pruning (Torch-Pruning's new weights are contiguous), before the optimizer steps
+        model.to(memory_format=torch.channels_last)
     mixing = _mixing(recipe, num_classes)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing) if mixing is None else SoftTargetCrossEntropy()
     model.train()
@@ -106,15 +112,20 @@ def train(
         progress = tqdm(loader, desc=f"{desc} {epoch + 1}/{recipe.epochs}", leave=False, mininterval=1.0)
         for step, (images, labels) in enumerate(progress):
             hooks.progress(desc, epoch + 1, recipe.epochs, (epoch + step / len(loader)) / recipe.epochs)
-            images, labels = images.to(device), labels.to(device)
+            images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            if recipe.channels_last and images.dim() == 4:
+                images = images.contiguous(memory_format=torch.channels_last)
             if mixing is not None:  # soft targets, label smoothing included
                 images, labels = mixing(images, labels)
-            loss = loss_fn(model(images), labels)
+            with precision.autocast():
+                loss = loss_fn(model(images), labels)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            precision.scaler.scale(loss).backward()
             if regularizer is not None:
+                precision.scaler.unscale_(optimizer)  # the penalty's gradient is added to true, unscaled gradients
                 regularizer.apply()
-            optimizer.step()
+            precision.scaler.step(optimizer)
+            precision.scaler.update()
             scheduler.step()
             progress.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if regularizer is not None:
@@ -125,13 +136,30 @@ def train(
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "regularizer": regularizer.state_dict() if regularizer is not None else {},
+                "scaler": precision.scaler.state_dict(),
                 "epoch": epoch + 1,
                 "seconds": earlier_seconds + time.perf_counter() - started,
             }, checkpoint)
     return earlier_seconds + time.perf_counter() - started
 
 
-def _seed_epoch(loader: DataLoader, seed: int, epoch: int) -> None:
+class _Precision:
+    """A recipe's mixed precision: autocast to bf16 or fp16 (parameters, optimizer state and the loss's reduction
+    stay fp32), and for fp16 a gradient scaler against underflow (a no-op otherwise)."""
+
+    DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+    def __init__(self, recipe: Recipe, device: torch.device) -> None:
+        if recipe.precision == "fp16" and device.type != "cuda":
+            raise UserError(f"precision fp16 needs a CUDA device, this run is on {device.type} (bf16 runs on CPU)")
+        self.device_type, self.dtype = device.type, self.DTYPES.get(recipe.precision)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=recipe.precision == "fp16")
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)
+
+
+def _seed_epoch(loader: DataLoader | ResidentLoader, seed: int, epoch: int) -> None:
     """Make epoch ``epoch``'s shuffling and augmentation a function of ``(seed, epoch)`` alone."""
     epoch_seed = seed * 100_003 + epoch
     seed_everything(epoch_seed)

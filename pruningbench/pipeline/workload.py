@@ -7,6 +7,7 @@ The four stages are the same for every task; a :class:`Workload` hides whether t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
@@ -14,6 +15,8 @@ from torch import nn
 
 from pruningbench.config import CalibrationConfig, Recipe, RunConfig
 from pruningbench.data import DataSplits, build_dataset, make_loader
+from pruningbench.data.resident import ResidentLoader
+from pruningbench.errors import UserError
 from pruningbench.methods.importance import Batch
 from pruningbench.methods.regularizers import Regularizer
 from pruningbench.metrics import evaluate_topk
@@ -53,17 +56,30 @@ class ClassificationWorkload(Workload):
         self.data, self.device = data, device
         self.workers, self.eval_batch_size = config.task.workers, config.eval_batch_size
         self.num_classes, self.input_shape = data.num_classes, data.input_shape
+        wanted = config.task.data_on_device
+        if wanted and data.resident is None:
+            raise UserError(f"task.data_on_device: dataset {config.task.dataset!r} cannot be kept on the device")
+        on_device = device.type == "cuda" if wanted is None else wanted
+        self.resident = data.resident if on_device else None
 
     def train(self, model: nn.Module, recipe: Recipe, seed: int, desc: str,
               regularizer: Regularizer | None = None, checkpoint: Path | None = None) -> float:
         mixing = bool(recipe.mixup or recipe.cutmix)  # pairs images within a batch: every batch full (timm does too)
-        loader = make_loader(self.data.train, recipe.batch_size, shuffle=True, seed=seed, workers=self.workers,
+        loader: Iterable = (
+            ResidentLoader(self.resident, True, recipe.batch_size, self.device, drop_last=mixing)
+            if self.resident is not None
+            else make_loader(self.data.train, recipe.batch_size, shuffle=True, seed=seed, workers=self.workers,
                              drop_last=mixing)
+        )
         return train(model, loader, recipe, self.device, desc=desc, seed=seed, regularizer=regularizer,
                      checkpoint=checkpoint, num_classes=self.num_classes)
 
     def evaluate(self, model: nn.Module, desc: str) -> dict[str, float]:
-        loader = make_loader(self.data.test, self.eval_batch_size, shuffle=False, seed=0, workers=self.workers)
+        loader: Iterable = (
+            ResidentLoader(self.resident, False, self.eval_batch_size, self.device)
+            if self.resident is not None
+            else make_loader(self.data.test, self.eval_batch_size, shuffle=False, seed=0, workers=self.workers)
+        )
         return evaluate_topk(model, loader, self.device, desc=desc)
 
     def calibration(self, config: CalibrationConfig, seed: int) -> list[Batch]:

@@ -63,5 +63,5 @@ def test_every_engine_is_measured_at_the_configured_batch_and_at_batch_1():
     assert list(measured) == ["eager@4", "eager@1", "onnxruntime@4", "onnxruntime@1"]
     assert measured["onnxruntime@4"].pruned.device == "cpu (1 threads) onnxruntime CPU"
     assert measured["eager@1"].pruned.batch_size == 1
-    for figure in measured.values():  # the same model on both sides: 1 within the interval, in every engine
-        assert figure.low <= 1.0 <= figure.high
+    for figure in measured.values():  # the same model on both sides, in every engine
+        assert 0.8 < figure.speedup < 1.25 and figure.low <= figure.speedup <= figure.high

@@ -56,8 +56,8 @@ def _median_ms(model: nn.Module, repeats: int = 15) -> float:
 
 
 def test_grid_widths_follow_the_search_s_unit():
-    assert grid_widths(64, 1) == [8, 16, 32, 48, 64]
-    assert grid_widths(100, 8) == [16, 24, 48, 72, 96, 100]  # multiples of 8, and the full width
+    assert grid_widths(64, 1) == [1, 8, 16, 32, 48, 64]
+    assert grid_widths(100, 8) == [8, 16, 24, 48, 72, 96, 100]  # multiples of 8, and the full width
     assert grid_widths(3, 1, prunable=False) == [3]
 
 
@@ -67,8 +67,9 @@ def test_the_prediction_is_exact_for_a_cost_bilinear_in_the_widths(tmp_path):
     table = LatencyTable(tmp_path, ENGINES.get("eager")(), SETUP)
     cost = lambda c_in, c_out: 0.5 + 0.01 * c_in + 0.02 * c_out + 0.001 * c_in * c_out  # noqa: E731
     spec = LayerSpec.of(model[0], SHAPE)  # the three convs share a spec (3x3, padding 1, 24x24)
-    for c_in in {16, *grid_widths(64, 1), *grid_widths(96, 1)}:
-        for c_out in {16, *grid_widths(64, 1), *grid_widths(96, 1)}:
+    widths = {16, *grid_widths(64, 1), *grid_widths(96, 1)}
+    for c_in in widths:
+        for c_out in widths:
             table.entries[f"{spec.key} batch=8 widths={c_in}x{c_out}"] = cost(c_in, c_out)
     layers = cost(16, 64) + cost(64, 96) + cost(96, 16)
     model_latency = LatencyModel(macs, table, measured_ms=layers + 3.0, step=1)
@@ -77,6 +78,12 @@ def test_the_prediction_is_exact_for_a_cost_bilinear_in_the_widths(tmp_path):
     predicted = model_latency.cost(_flags(macs, removal))
     kept_activations = (37 + 46 + 16) / (64 + 96 + 16)  # the rest (3 ms) shrinks with the layers' outputs
     assert predicted == pytest.approx(cost(16, 37) + cost(37, 46) + cost(46, 16) + 3.0 * kept_activations)
+    smallest = [torch.arange(88), torch.arange(56)]  # 96 -> 8 and 64 -> 8 channels
+    small_layers = cost(16, 8) + cost(8, 8) + cost(8, 16)
+    small_share = (8 + 8 + 16) / (64 + 96 + 16)
+    model_latency.fit_rest(_flags(macs, smallest), small_layers + 1.0 + 2.0 * small_share)  # of the 3 ms: 1 fixed, 2 shrink
+    assert (model_latency.fixed, model_latency.scaled) == (pytest.approx(1.0), pytest.approx(2.0))
+    assert model_latency.cost(_flags(macs, removal)) == pytest.approx(predicted - 3.0 * kept_activations + 1.0 + 2.0 * kept_activations)
 
 
 def test_a_measured_table_predicts_a_pruned_model_s_latency_and_is_cached(tmp_path):

@@ -1,4 +1,5 @@
-"""The training loop's recipe options: AdamW's weight-decay exemptions, mixup/CutMix targets, full mixing batches."""
+"""The training loop's recipe options: AdamW's weight-decay exemptions, mixup/CutMix targets, full mixing batches,
+bf16 autocast with channels_last, and fp16 refused where no CUDA device runs it."""
 
 from dataclasses import replace
 
@@ -59,3 +60,42 @@ def test_mixup_training_drops_the_odd_last_batch(tiny_config):
 def test_mixup_with_an_odd_batch_size_is_a_config_error(tiny_config):
     with pytest.raises(UserError, match="finetune.*even batch_size"):
         tiny_config(**{"finetune.mixup": 0.2, "finetune.batch_size": 45})
+
+
+def _trained_top1(recipe: Recipe) -> tuple[float, nn.Module]:
+    from pruningbench.data.embedded import fashion_mnist_embedded
+    from pruningbench.data import make_loader
+    from pruningbench.metrics import evaluate_topk
+    from pruningbench.pipeline.train import train
+    from pruningbench.seeding import seed_everything
+
+    data = fashion_mnist_embedded()
+    seed_everything(0)
+    model = create_model("resnet8_quick", num_classes=data.num_classes, in_channels=1)
+    train(model, make_loader(data.train, recipe.batch_size, shuffle=True, seed=0), recipe, CPU, "train", seed=0)
+    top1 = evaluate_topk(model, make_loader(data.test, 500, shuffle=False, seed=0), CPU)["top1"]
+    return top1, model
+
+
+def test_a_bf16_channels_last_recipe_trains_as_well_as_fp32_in_the_same_epochs():
+    fp32 = Recipe(epochs=2, lr=0.1, batch_size=128, schedule="cosine")
+    top1_fp32, _ = _trained_top1(fp32)
+    top1_bf16, model = _trained_top1(fp32.model_copy(update={"precision": "bf16", "channels_last": True}))
+    assert abs(top1_bf16 - top1_fp32) <= 1.0, (top1_fp32, top1_bf16)  # 1,000 test images: 1 point is 10 of them
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
+    assert all(conv.weight.is_contiguous(memory_format=torch.channels_last) for conv in convs)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: the weights stay fp32
+
+
+def test_fp16_without_a_cuda_device_is_a_one_line_error(tiny_config):
+    with pytest.raises(UserError, match="finetune.precision fp16 needs a CUDA device"):
+        tiny_config(**{"finetune.precision": "fp16", "device": "cpu"})
+    with pytest.raises(UserError, match="precision: Input should be 'fp32', 'bf16' or 'fp16'"):
+        tiny_config(**{"base_training.precision": "int8"})
+    if not torch.cuda.is_available():  # device auto on a machine without CUDA: refused when the run starts
+        from pruningbench.pipeline import run_experiment
+        from pruningbench.store import ResultStore
+
+        config = tiny_config(**{"finetune.precision": "fp16"})
+        with pytest.raises(UserError, match="finetune.precision fp16 needs a CUDA device"):
+            run_experiment(config, ResultStore.in_dir(config.results_dir))

@@ -38,6 +38,7 @@ class Criterion(ABC):
     """
 
     calibrated: ClassVar[bool] = False
+    gradients: ClassVar[bool] = False  # a calibrated criterion that needs backward passes (else forward passes only)
     normalized: ClassVar[bool] = True
 
     def __init__(self, seed: int = 0) -> None:

@@ -36,6 +36,7 @@ def _channel_sum(tensor: torch.Tensor, channel_dim: int) -> torch.Tensor:
 @CRITERIA.register("OBD-C")
 class OBDC(Criterion):
     calibrated = True
+    gradients = True
 
     def prepare(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
         layers = {s.module for g in groups for s in layer_slices(g, types=(nn.Conv2d, nn.Linear), sides=("out",))}

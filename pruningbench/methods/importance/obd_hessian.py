@@ -21,6 +21,7 @@ from pruningbench.methods.importance.slices import layer_slices, parameters_of, 
 @CRITERIA.register("OBD-Hessian")
 class OBDHessian(Criterion):
     calibrated = True
+    gradients = True
 
     def prepare(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
         samples = sum(len(labels) for _, labels in batches)

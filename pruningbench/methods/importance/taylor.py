@@ -21,6 +21,7 @@ from pruningbench.methods.importance.slices import channel_sum
 @CRITERIA.register("Taylor")
 class Taylor(Criterion):
     calibrated = True
+    gradients = True
 
     def prepare(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
         self._scores: dict[int, torch.Tensor] = {id(g): torch.zeros(len(g[0].idxs), dtype=torch.float64) for g in groups}
