@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pruningbench.config import ConfigError, RunConfig, load_preset
 from pruningbench.data import DATASETS
 from pruningbench.errors import UserError
+from pruningbench.latency import ENGINES
 from pruningbench.methods.importance import CRITERIA
 from pruningbench.methods.regularizers import REGULARIZERS
 from pruningbench.models import MODELS
@@ -33,6 +34,8 @@ REGISTRY_CHOICES = {
     "method.importance": CRITERIA.names,
     "method.regularizer": REGULARIZERS.names,
 }
+# Comma-separated lists of registered names (the form suggests them; the schema checks them).
+NAME_LIST_CHOICES = {"latency.engines": ENGINES.names}
 # Not on the form: where things live (the server decides), and settings with no meaning for a queued run.
 SERVER_ONLY = {
     "task.data_root",
@@ -52,7 +55,7 @@ class FormField:
     """One input of the form."""
 
     name: str  # dotted config key
-    kind: str  # choice | int | float | bool | text | list
+    kind: str  # choice | int | float | bool | text | list (of numbers) | names (comma-separated)
     default: Any
     choices: tuple[str, ...] = ()
     optional: bool = False  # may be left empty (None)
@@ -117,7 +120,7 @@ def _kind(annotation: Any) -> tuple[str, tuple[str, ...], bool]:
     if base is float:
         return "float", (), optional
     if typing.get_origin(base) is tuple:
-        return "list", (), optional
+        return ("names" if typing.get_args(base)[0] is str else "list"), (), optional
     return "text", (), optional
 
 
@@ -131,6 +134,8 @@ def form_fields(preset: str) -> list[FormField]:
         kind, choices, optional = _kind(annotation)
         if name in REGISTRY_CHOICES:
             kind, choices = "choice", tuple(REGISTRY_CHOICES[name]())
+        if name in NAME_LIST_CHOICES:
+            choices = tuple(NAME_LIST_CHOICES[name]())
         if name in GRID_FIELDS:
             kind = "list"
         bounds: dict[str, Any] = {}
@@ -168,6 +173,8 @@ def _parse(field: FormField, text: str) -> Any:
         return text
     if field.kind == "list" and field.name not in GRID_FIELDS:
         return [_number(field, part) for part in text.split(",") if part.strip()]
+    if field.kind == "names":
+        return [part.strip() for part in text.split(",") if part.strip()]
     if field.kind in ("int", "float"):
         return _number(field, text)
     return text

@@ -71,6 +71,12 @@ def test_writes_need_a_token_and_the_right_scope(platform):
     assert created.status_code == 201
     (task_id,) = created.json()["tasks"]
     assert client.get("/api/tasks").json()[0]["submitted_by"] == "alice"
+    latency = {**body["values"], "prune.target": "latency", "latency.engines": "onnxruntime, eager",
+               "task.data_on_device": ""}  # a list of registered names, and "auto" for an optional switch
+    (latency_task,) = client.post("/api/tasks", json={**body, "values": latency}, headers=_bearer(submit)).json()["tasks"]
+    queued = next(task for task in client.get("/api/tasks").json() if task["id"] == latency_task)
+    assert queued["config"]["latency"]["engines"] == ["onnxruntime", "eager"] and queued["config"]["prune"]["target"] == "latency"
+    assert queued["config"]["task"]["data_on_device"] is None
     refused = client.post(f"/api/tasks/{task_id}/cancel", headers=_bearer(submit))
     assert refused.status_code == 403 and "this needs 'admin'" in refused.json()["detail"]
     assert client.post(f"/api/tasks/{task_id}/cancel", headers=_bearer(admin)).json()["state"] == "cancelled"
@@ -89,6 +95,8 @@ def test_writes_need_a_token_and_the_right_scope(platform):
         ({"results_dir": "/tmp/elsewhere"}, "results_dir", "not a field of this form"),
         ({"prune.sped_up": 2}, "prune.sped_up", "not a field of this form"),
         ({"base_training.lr": "fast"}, "base_training.lr", "'fast' is not a number"),
+        ({"latency.engines": "eager, tensorrt"}, "latency.engines", "unknown name 'tensorrt'"),
+        ({"prune.target": "flops"}, "prune.target", "unknown name 'flops'; allowed: macs, latency"),
     ],
 )
 def test_a_bad_submission_is_422_with_the_field_named(platform, values, field, message):
