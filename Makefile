@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 quickstart: $(STAMP)
-	$(BIN)/pruningbench bench quickstart
+	$(BIN)/pruningbench bench quickstart --jobs 2
 
 # The report test opens the HTML report in Debian's headless Chromium; installed here when missing and we are root
 # (otherwise that one test is skipped with its reason).

@@ -13,7 +13,7 @@ at 2x with round_to 8 reaches measured / MACs >= 0.9 in both engines. On a CUDA 
 Runtime's CUDA provider when installed).
 
     python benchmarks/latency_vs_macs.py [--models resnet18_cifar ...] [--engines eager onnxruntime]
-        [--batch 16] [--repeats 20] [--threads N] [--device auto] [--out results/benchmarks/latency_vs_macs.json]
+        [--kinds macs latency] [--batch 16] [--repeats 20] [--threads N] [--device auto] [--out results/benchmarks/latency_vs_macs.json]
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def rows_for(model_name: str, engine: str, setup: TimingSetup, args: argparse.Na
     example = torch.randn(1, *SHAPE, device=setup.device)
     plans = [("macs", target, round_to) for round_to in (1, 8) for target in MACS_TARGETS]
     plans += [("latency", target, round_to) for round_to in (1, 8) for target in LATENCY_TARGETS]
+    plans = [plan for plan in plans if plan[0] in args.kinds]
     rows = []
     for kind, target, round_to in plans:
         model = copy.deepcopy(base)
@@ -98,6 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["resnet18_cifar", "resnet50_cifar", "vgg19_cifar"])
     parser.add_argument("--engines", nargs="+", default=["eager", "onnxruntime"])
+    parser.add_argument("--kinds", nargs="+", default=["macs", "latency"], help="which targets to run")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=20)

@@ -1,6 +1,7 @@
 """The tests' own registered component, loaded through ``$PRUNINGBENCH_PLUGINS`` as a user's plug-in would be (so
 worker and run processes have it too): a tiny slice of the embedded dataset."""
 
+from dataclasses import replace
 from pathlib import Path
 
 from torch.utils.data import Subset
@@ -17,4 +18,12 @@ def fashion_mnist_tiny(
 ) -> DataSplits:
     """The first 512 train / 256 test images of the embedded set: real data, seconds per epoch."""
     full = fashion_mnist_embedded()
-    return DataSplits(Subset(full.train, range(512)), Subset(full.test, range(256)), full.num_classes, full.input_shape)
+    raw = full.resident
+    assert raw is not None
+    resident = replace(
+        raw, train_images=raw.train_images[:512], train_labels=raw.train_labels[:512],
+        test_images=raw.test_images[:256], test_labels=raw.test_labels[:256],
+    )
+    return DataSplits(
+        Subset(full.train, range(512)), Subset(full.test, range(256)), full.num_classes, full.input_shape, resident
+    )

@@ -48,7 +48,8 @@ def test_mixing_is_off_by_default():
 
 def test_mixup_training_drops_the_odd_last_batch(tiny_config):
     # 101 images in batches of 10 leave a last batch of 1, which timm's pairwise mixup cannot take
-    config = tiny_config(**{"finetune.mixup": 0.2, "finetune.cutmix": 1.0, "finetune.batch_size": 10})
+    config = tiny_config(**{"finetune.mixup": 0.2, "finetune.cutmix": 1.0, "finetune.batch_size": 10,
+                            "task.data_on_device": False})  # the DataLoader path, on the 101-image slice
     data = fashion_mnist_tiny()
     work = ClassificationWorkload(replace(data, train=Subset(data.train, range(101))), config, CPU)
     model = create_model(config.task.model, num_classes=work.num_classes, in_channels=work.input_shape[0])
