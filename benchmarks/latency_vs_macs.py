@@ -64,27 +64,35 @@ def rows_for(model_name: str, engine: str, setup: TimingSetup, args: argparse.Na
             continue
         measured = measure_engines(base, model, SHAPE, [engine], setup, args.warmup, args.repeats)
         figure = measured[f"{engine}@{setup.batch_size}"]
-        rows.append({
-            **row,
-            "macs_speedup": round(outcome.achieved_speedup, 3),
-            "predicted": None if outcome.predicted_latency_speedup is None else round(outcome.predicted_latency_speedup, 3),
-            "measured": round(figure.speedup, 3),
-            "interval": [round(figure.low, 3), round(figure.high, 3)],
-            "measured_over_macs": round(figure.speedup / outcome.achieved_speedup, 3),
-            "off_target": round(figure.speedup / target - 1, 3) if kind == "latency" else None,
-            "device": figure.pruned.device,
-            "seconds": round(time.perf_counter() - started, 1),
-        })
+        rows.append(
+            {
+                **row,
+                "macs_speedup": round(outcome.achieved_speedup, 3),
+                "predicted": None
+                if outcome.predicted_latency_speedup is None
+                else round(outcome.predicted_latency_speedup, 3),
+                "measured": round(figure.speedup, 3),
+                "interval": [round(figure.low, 3), round(figure.high, 3)],
+                "measured_over_macs": round(figure.speedup / outcome.achieved_speedup, 3),
+                "off_target": round(figure.speedup / target - 1, 3) if kind == "latency" else None,
+                "device": figure.pruned.device,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| model | engine | target | round_to | MACs x | predicted x | measured x [95%] | measured/MACs |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | engine | target | round_to | MACs x | predicted x | measured x [95%] | measured/MACs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['model']} | {row['engine']} | {row['target']} | {row['round_to']} | {row['error']} ||||")
+            lines.append(
+                f"| {row['model']} | {row['engine']} | {row['target']} | {row['round_to']} | {row['error']} ||||"
+            )
             continue
         low, high = row["interval"]
         lines.append(
@@ -112,9 +120,17 @@ def main() -> None:
     logging.getLogger("pruningbench.latency.target").setLevel(logging.INFO)  # each aim, prediction and measurement
     setup = TimingSetup(resolve_device(args.device), args.batch, threads=args.threads)
     table_dir = args.table_dir or Path(tempfile.mkdtemp(prefix="latency-tables-"))
-    rows = [row for name in args.models for engine in args.engines for row in rows_for(name, engine, setup, args, table_dir)]
+    rows = [
+        row for name in args.models for engine in args.engines for row in rows_for(name, engine, setup, args, table_dir)
+    ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"setup": vars(args) | {"out": str(args.out), "table_dir": str(table_dir)}, "rows": rows}, indent=1, default=str))
+    args.out.write_text(
+        json.dumps(
+            {"setup": vars(args) | {"out": str(args.out), "table_dir": str(table_dir)}, "rows": rows},
+            indent=1,
+            default=str,
+        )
+    )
     print(markdown(rows))
 
 

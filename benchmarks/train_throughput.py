@@ -38,10 +38,15 @@ def write_cifar(root: Path, images: int) -> None:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     for name, count in (("train", images), ("test", 256)):
-        batch = {"data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
-                 "fine_labels": rng.integers(0, 100, count).tolist(), "coarse_labels": [0] * count}
+        batch = {
+            "data": rng.integers(0, 256, (count, 3072), dtype=np.uint8),
+            "fine_labels": rng.integers(0, 100, count).tolist(),
+            "coarse_labels": [0] * count,
+        }
         (folder / name).write_bytes(pickle.dumps(batch))
-    (folder / "meta").write_bytes(pickle.dumps({"fine_label_names": [str(i) for i in range(100)], "coarse_label_names": ["c"]}))
+    (folder / "meta").write_bytes(
+        pickle.dumps({"fine_label_names": [str(i) for i in range(100)], "coarse_label_names": ["c"]})
+    )
 
 
 def sync(device: torch.device) -> None:
@@ -126,17 +131,28 @@ def main() -> None:
             for path, loader in loaders.items():
                 torch.manual_seed(0)
                 speed = pipeline_loop(create_model(args.model, num_classes=100).to(device), loader, recipe, device)
-                rows.append({"precision": setting, "data": path, "images_per_s": round(speed, 1),
-                             "bare_images_per_s": round(bare, 1), "ratio_to_bare": round(speed / bare, 3)})
+                rows.append(
+                    {
+                        "precision": setting,
+                        "data": path,
+                        "images_per_s": round(speed, 1),
+                        "bare_images_per_s": round(bare, 1),
+                        "ratio_to_bare": round(speed / bare, 3),
+                    }
+                )
                 print(json.dumps(rows[-1]), flush=True)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"device": name, "setup": vars(args) | {"out": str(args.out)}, "rows": rows}, indent=1))
+    args.out.write_text(
+        json.dumps({"device": name, "setup": vars(args) | {"out": str(args.out)}, "rows": rows}, indent=1)
+    )
     print(f"\n{args.model} on {name}, batch {args.batch}, {args.steps} steps")
     print("| precision | data | images/s | bare loop images/s | pipeline / bare |\n|---|---|---|---|---|")
     for row in rows:
-        print(f"| {row['precision']} | {row['data']} | {row['images_per_s']:.0f} | {row['bare_images_per_s']:.0f} | "
-              f"{row['ratio_to_bare']:.2f} |")
+        print(
+            f"| {row['precision']} | {row['data']} | {row['images_per_s']:.0f} | {row['bare_images_per_s']:.0f} | "
+            f"{row['ratio_to_bare']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

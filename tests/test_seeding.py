@@ -30,7 +30,10 @@ def test_a_seed_reproduces_a_run_bit_for_bit(tiny_config, tmp_path):
         weights.append(load_pruned(config.results_dir / record.model_path).state_dict())
     first, second = records
     assert (first.base_metric, first.pruned_metric_before_finetune, first.pruned_metric, first.channels_after) == (
-        second.base_metric, second.pruned_metric_before_finetune, second.pruned_metric, second.channels_after
+        second.base_metric,
+        second.pruned_metric_before_finetune,
+        second.pruned_metric,
+        second.channels_after,
     )
     assert first.config["deterministic"] is True  # the record says which mode ran
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

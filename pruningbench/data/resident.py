@@ -56,7 +56,11 @@ class ResidentLoader:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         count = len(self.labels)
         device = self.labels.device
-        order = torch.randperm(count, generator=self.generator, device=device) if self.train else torch.arange(count, device=device)
+        order = (
+            torch.randperm(count, generator=self.generator, device=device)
+            if self.train
+            else torch.arange(count, device=device)
+        )
         for batch in range(len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
             yield self.augment(self.images[index]), self.labels[index]

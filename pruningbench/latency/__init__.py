@@ -3,4 +3,4 @@
 from pruningbench.latency.engines import ENGINES, LayerSpec, TimingSetup
 from pruningbench.latency.pairs import Latency, SpeedupMeasurement, measure_engines, measure_speedup
 
-__all__ = ["ENGINES", "LayerSpec", "Latency", "SpeedupMeasurement", "TimingSetup", "measure_engines", "measure_speedup"]
+__all__ = ["ENGINES", "Latency", "LayerSpec", "SpeedupMeasurement", "TimingSetup", "measure_engines", "measure_speedup"]

@@ -71,8 +71,14 @@ class LayerSpec:
             if module.groups > 1 and not depthwise:
                 raise UserError(f"the latency table does not model grouped convolutions ({module})")
             return cls(
-                "conv", tuple(module.kernel_size), tuple(module.stride), tuple(module.padding),  # type: ignore[arg-type]
-                tuple(module.dilation), depthwise, module.bias is not None, tuple(input_shape[1:]),
+                "conv",
+                tuple(module.kernel_size),
+                tuple(module.stride),
+                tuple(module.padding),  # type: ignore[arg-type]
+                tuple(module.dilation),
+                depthwise,
+                module.bias is not None,
+                tuple(input_shape[1:]),
             )
         return cls("linear", bias=module.bias is not None, spatial=tuple(input_shape[:-1]))
 
@@ -80,7 +86,7 @@ class LayerSpec:
     def key(self) -> str:
         if self.kind == "linear":
             return f"linear bias={int(self.bias)} tokens={'x'.join(map(str, self.spatial)) or '-'}"
-        dims = lambda values: "x".join(map(str, values))  # noqa: E731
+        dims = lambda values: "x".join(map(str, values))
         return (
             f"conv k={dims(self.kernel)} s={dims(self.stride)} p={dims(self.padding)} d={dims(self.dilation)} "
             f"dw={int(self.depthwise)} bias={int(self.bias)} in={dims(self.spatial)}"
@@ -92,8 +98,14 @@ class LayerSpec:
             return nn.Linear(in_width, out_width, bias=self.bias)
         groups = out_width if self.depthwise else 1
         return nn.Conv2d(
-            out_width if self.depthwise else in_width, out_width, self.kernel, self.stride, self.padding,
-            self.dilation, groups=groups, bias=self.bias,
+            out_width if self.depthwise else in_width,
+            out_width,
+            self.kernel,
+            self.stride,
+            self.padding,
+            self.dilation,
+            groups=groups,
+            bias=self.bias,
         )
 
     def input_shape(self, in_width: int) -> tuple[int, ...]:
@@ -149,8 +161,10 @@ class EagerEngine:
         return self._runner(spec.module(in_width, out_width), spec.input_shape(in_width), setup)
 
     def device_name(self, setup: TimingSetup) -> str:
-        return _device_name(setup) + ("" if setup.precision == "fp32" else f" {setup.precision}") + (
-            " channels_last" if setup.channels_last else ""
+        return (
+            _device_name(setup)
+            + ("" if setup.precision == "fp32" else f" {setup.precision}")
+            + (" channels_last" if setup.channels_last else "")
         )
 
     @staticmethod
@@ -221,7 +235,8 @@ class OnnxRuntimeEngine:
         binding = session.io_binding()
         if provider == "CUDAExecutionProvider":  # inputs and outputs stay on the GPU, as in a deployment
             binding.bind_ortvalue_input(
-                session.get_inputs()[0].name, onnxruntime.OrtValue.ortvalue_from_numpy(batch, "cuda", setup.device.index or 0)
+                session.get_inputs()[0].name,
+                onnxruntime.OrtValue.ortvalue_from_numpy(batch, "cuda", setup.device.index or 0),
             )
             for output in session.get_outputs():
                 binding.bind_output(output.name, "cuda", setup.device.index or 0)
@@ -245,8 +260,11 @@ def layer_graph(spec: LayerSpec, layer: nn.Module) -> bytes:
     initializers, inputs = [], ["input", "weight"]
     if spec.kind == "conv":
         attributes = {
-            "kernel_shape": list(spec.kernel), "strides": list(spec.stride), "dilations": list(spec.dilation),
-            "pads": list(spec.padding) * 2, "group": layer.groups,
+            "kernel_shape": list(spec.kernel),
+            "strides": list(spec.stride),
+            "dilations": list(spec.dilation),
+            "pads": list(spec.padding) * 2,
+            "group": layer.groups,
         }
         initializers.append(numpy_helper.from_array(weight, "weight"))
         nodes = [helper.make_node("Conv", inputs + (["bias"] if spec.bias else []), ["output"], **attributes)]
@@ -261,8 +279,11 @@ def layer_graph(spec: LayerSpec, layer: nn.Module) -> bytes:
     with torch.no_grad():
         output_shape = layer(torch.zeros(1, *input_shape)).shape[1:]
     graph = helper.make_graph(
-        nodes, "layer", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *input_shape])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", *output_shape])], initializers,
+        nodes,
+        "layer",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", *input_shape])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", *output_shape])],
+        initializers,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)

@@ -49,8 +49,12 @@ class SpeedupMeasurement:
     def as_dict(self) -> dict[str, float | str]:
         """The figures a record keeps for one engine and batch."""
         return {
-            "base_ms": self.base.median_ms, "pruned_ms": self.pruned.median_ms, "speedup": self.speedup,
-            "low": self.low, "high": self.high, "device": self.pruned.device,
+            "base_ms": self.base.median_ms,
+            "pruned_ms": self.pruned.median_ms,
+            "speedup": self.speedup,
+            "low": self.low,
+            "high": self.high,
+            "device": self.pruned.device,
         }
 
 
@@ -89,8 +93,15 @@ def time_pairs(
 
 
 def measure_engines(
-    base: nn.Module, pruned: nn.Module, input_shape: tuple[int, ...], engines: list[str], setup: TimingSetup,
-    warmup: int, repeats: int, seed: int = 0, extra_batches: tuple[int, ...] = (),
+    base: nn.Module,
+    pruned: nn.Module,
+    input_shape: tuple[int, ...],
+    engines: list[str],
+    setup: TimingSetup,
+    warmup: int,
+    repeats: int,
+    seed: int = 0,
+    extra_batches: tuple[int, ...] = (),
 ) -> dict[str, SpeedupMeasurement]:
     """``base`` against ``pruned`` in every engine, at ``setup``'s batch and at each of ``extra_batches``; keyed
     ``"engine@batch"``, the first engine at the configured batch first."""
@@ -111,8 +122,15 @@ def measure_engines(
 
 @torch.no_grad()
 def measure_speedup(
-    base: nn.Module, pruned: nn.Module, input_shape: tuple[int, ...], batch_size: int, warmup: int, repeats: int,
-    seed: int = 0, threads: int | None = None, engine: str = "eager",
+    base: nn.Module,
+    pruned: nn.Module,
+    input_shape: tuple[int, ...],
+    batch_size: int,
+    warmup: int,
+    repeats: int,
+    seed: int = 0,
+    threads: int | None = None,
+    engine: str = "eager",
 ) -> SpeedupMeasurement:
     """One engine at one batch on the pruned model's device, with ``threads`` CPU threads (None: this process's)."""
     device = next(pruned.parameters()).device

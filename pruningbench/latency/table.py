@@ -127,7 +127,10 @@ class LatencyModel:
 
     def _kept(self, removed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         flags = removed.double()
-        return self.in_total.double() - self.in_map.double() @ flags, self.out_total.double() - self.out_map.double() @ flags
+        return (
+            self.in_total.double() - self.in_map.double() @ flags,
+            self.out_total.double() - self.out_map.double() @ flags,
+        )
 
     def _activation_share(self, removed: torch.Tensor) -> float:
         return float((self._kept(removed)[1] * self.spatial).sum()) / self.activations
@@ -155,4 +158,3 @@ def _bilinear(xs: torch.Tensor, ys: torch.Tensor, values: torch.Tensor, x: float
     top = (1 - ty) * values[i0, j0] + ty * values[i0, j1]
     bottom = (1 - ty) * values[i1, j0] + ty * values[i1, j1]
     return float((1 - tx) * top + tx * bottom)
-

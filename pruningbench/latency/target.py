@@ -74,8 +74,14 @@ class LatencyAim:
     seed: int = 0
 
     def plan(
-        self, model: nn.Module, example: torch.Tensor, groups: list[ChannelGroup], scores: list[torch.Tensor],
-        macs: MacsModel, config: PruneConfig, normalized: bool,
+        self,
+        model: nn.Module,
+        example: torch.Tensor,
+        groups: list[ChannelGroup],
+        scores: list[torch.Tensor],
+        macs: MacsModel,
+        config: PruneConfig,
+        normalized: bool,
     ) -> tuple[list[torch.Tensor], float]:
         """The units to remove from each group for ``config.speedup`` x less measured latency, and the speed-up the
         table predicted for them."""
@@ -93,8 +99,12 @@ class LatencyAim:
             base_ms = self._fastest_ms(base)
         table = LatencyTable(self.table_dir, engine, self.setup)
         cost = LatencyModel(macs, table, base_ms, config.round_to)
-        log.info("latency table: %d layer widths measured, %d cached (%s)", table.measured,
-                 len(table.entries) - table.measured, table.path.name)
+        log.info(
+            "latency table: %d layer widths measured, %d cached (%s)",
+            table.measured,
+            len(table.entries) - table.measured,
+            table.path.name,
+        )
         smallest = torch.zeros(cost.offsets[-1], dtype=torch.bool)
         smallest[torch.cat(removal_order(scores, config, normalized) or [torch.zeros(0, dtype=torch.long)])] = True
         with timing_context(self.setup):
@@ -116,8 +126,13 @@ class LatencyAim:
                 (runner,) = engine.model_runners(pruned, input_shape, [self.setup])
                 measured = time_pairs(base, runner, self.setup.batch_size, "", self.warmup, self.repeats, self.seed)
             candidate = Candidate(aim, units, cost.total / cost.cost(flags), measured.speedup)
-            log.info("latency target %gx: aimed %.3fx, predicted %.3fx, measured %.3fx", target, aim,
-                     candidate.predicted, candidate.measured)
+            log.info(
+                "latency target %gx: aimed %.3fx, predicted %.3fx, measured %.3fx",
+                target,
+                aim,
+                candidate.predicted,
+                candidate.measured,
+            )
             tried.append(candidate)
             if abs(candidate.measured / target - 1) <= SETTLE:
                 break

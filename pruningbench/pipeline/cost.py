@@ -29,7 +29,6 @@ class CostModel(Protocol):
     def cost(self, removed: torch.Tensor) -> float: ...
 
 
-
 class MacsModel:
     """Predicts the MACs left after removing any set of group units, without touching the model.
 
@@ -39,7 +38,9 @@ class MacsModel:
     conv/linear layers are constant. Flags index units, all groups concatenated (``offsets``).
     """
 
-    def __init__(self, model: nn.Module, graph: tp.DependencyGraph, groups: list[ChannelGroup], example: torch.Tensor) -> None:
+    def __init__(
+        self, model: nn.Module, graph: tp.DependencyGraph, groups: list[ChannelGroup], example: torch.Tensor
+    ) -> None:
         layers, base, self.input_shapes, spatial = self._layer_macs(model, example)
         self.layers = layers
         self.out_spatial = torch.tensor(spatial, dtype=torch.float64)  # output positions per channel (tokens, H x W)

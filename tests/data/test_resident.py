@@ -69,7 +69,7 @@ def test_draws_follow_the_generator_seed_and_testing_is_plain_and_ordered():
     assert len(first) == 3 and len(ResidentLoader(data, True, 4, CPU, drop_last=True)) == 2
     second.generator.manual_seed(8)
     assert not torch.equal(torch.cat([x for x, _ in second]), torch.cat([x for x, _ in batches[0]]))
-    (plain, _), = list(ResidentLoader(data, False, 10, CPU))
+    ((plain, _),) = list(ResidentLoader(data, False, 10, CPU))
     expected = transforms.Normalize(mean, std)(images.float() / 255)  # ToTensor + Normalize
     assert torch.allclose(plain, expected, atol=1e-5)
 
@@ -79,12 +79,28 @@ def test_a_run_trains_on_device_resident_data_and_a_dataset_without_it_is_refuse
     from pruningbench.pipeline.workload import ClassificationWorkload
     from pruningbench.store import ResultStore
 
-    config = tiny_config(**{"task.dataset": "fashion_mnist_embedded", "task.data_on_device": True,
-                            "base_training.epochs": 1, "base_training.batch_size": 256, "finetune.epochs": 1})
+    config = tiny_config(
+        **{
+            "task.dataset": "fashion_mnist_embedded",
+            "task.data_on_device": True,
+            "base_training.epochs": 1,
+            "base_training.batch_size": 256,
+            "finetune.epochs": 1,
+        }
+    )
     record = run_experiment(config, ResultStore.in_dir(config.results_dir))
     assert record.base_metric > 40  # one epoch on the 5,000 images: far above the 10% of chance
-    assert config.run_key() == tiny_config(**{"task.dataset": "fashion_mnist_embedded", "base_training.epochs": 1,
-                                              "base_training.batch_size": 256, "finetune.epochs": 1}).run_key()
+    assert (
+        config.run_key()
+        == tiny_config(
+            **{
+                "task.dataset": "fashion_mnist_embedded",
+                "base_training.epochs": 1,
+                "base_training.batch_size": 256,
+                "finetune.epochs": 1,
+            }
+        ).run_key()
+    )
     without = replace(build_dataset("fashion_mnist_embedded"), resident=None)  # as ImageNet and COCO: files on disk
     with pytest.raises(UserError, match="task.data_on_device: dataset 'fashion_mnist_embedded' cannot be kept"):
         ClassificationWorkload(without, config, CPU)

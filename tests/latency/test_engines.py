@@ -29,7 +29,10 @@ def test_a_one_layer_onnx_graph_computes_the_pytorch_layer(layer, shape):
 
 
 def test_layers_that_differ_only_in_width_share_a_table_key():
-    wide, narrow = LayerSpec.of(nn.Conv2d(64, 64, 3, padding=1), (64, 8, 8)), LayerSpec.of(nn.Conv2d(16, 32, 3, padding=1), (16, 8, 8))
+    wide, narrow = (
+        LayerSpec.of(nn.Conv2d(64, 64, 3, padding=1), (64, 8, 8)),
+        LayerSpec.of(nn.Conv2d(16, 32, 3, padding=1), (16, 8, 8)),
+    )
     assert wide.key == narrow.key
     assert wide.key != LayerSpec.of(nn.Conv2d(64, 64, 3, padding=1, stride=2), (64, 8, 8)).key
     assert wide.module(16, 24).weight.shape == (24, 16, 3, 3)

@@ -10,16 +10,6 @@ from torch import nn
 from pruningbench.latency import TimingSetup, measure_engines, measure_speedup
 
 
-import pytest
-import torch
-from torch import nn
-
-import copy
-
-from pruningbench.latency import measure_speedup
-from pruningbench.metrics import count_macs
-
-
 def test_pairs_time_both_models_after_warm_up_and_restore_their_modes():
     calls = {"base": 0, "pruned": 0}
     base, pruned = nn.Sequential(nn.Linear(4, 4)), nn.Sequential(nn.Linear(4, 2))
@@ -28,7 +18,8 @@ def test_pairs_time_both_models_after_warm_up_and_restore_their_modes():
     measured = measure_speedup(base, pruned, (4,), batch_size=8, warmup=3, repeats=5)
     assert calls == {"base": 8, "pruned": 8}  # warm-up passes are not timed but do run
     assert measured.pruned.median_ms > 0 and measured.pruned.throughput == pytest.approx(
-        8 / (measured.pruned.median_ms / 1000))
+        8 / (measured.pruned.median_ms / 1000)
+    )
     assert measured.low <= measured.speedup <= measured.high
     assert measured.pruned.device.startswith("cpu") and base.training and pruned.training  # modes restored
 
@@ -58,8 +49,9 @@ def test_every_engine_is_measured_at_the_configured_batch_and_at_batch_1():
     pytest.importorskip("onnxruntime")
     model = _convs(32)
     setup = TimingSetup(torch.device("cpu"), batch_size=4, threads=1)
-    measured = measure_engines(model, copy.deepcopy(model), (32, 8, 8), ["eager", "onnxruntime"], setup, 2, 15,
-                               extra_batches=(1,))
+    measured = measure_engines(
+        model, copy.deepcopy(model), (32, 8, 8), ["eager", "onnxruntime"], setup, 2, 15, extra_batches=(1,)
+    )
     assert list(measured) == ["eager@4", "eager@1", "onnxruntime@4", "onnxruntime@1"]
     assert measured["onnxruntime@4"].pruned.device == "cpu (1 threads) onnxruntime CPU"
     assert measured["eager@1"].pruned.batch_size == 1

@@ -22,8 +22,12 @@ SETUP = TimingSetup(torch.device("cpu"), batch_size=8, threads=1)
 def _toy() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(16, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.Conv2d(64, 96, 3, padding=1), nn.BatchNorm2d(96), nn.ReLU(),
+        nn.Conv2d(16, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.Conv2d(64, 96, 3, padding=1),
+        nn.BatchNorm2d(96),
+        nn.ReLU(),
         nn.Conv2d(96, 16, 3, padding=1),
     ).eval()
 
@@ -65,7 +69,7 @@ def test_the_prediction_is_exact_for_a_cost_bilinear_in_the_widths(tmp_path):
     model = _toy()
     graph, groups, macs = _setup(model)
     table = LatencyTable(tmp_path, ENGINES.get("eager")(), SETUP)
-    cost = lambda c_in, c_out: 0.5 + 0.01 * c_in + 0.02 * c_out + 0.001 * c_in * c_out  # noqa: E731
+    cost = lambda c_in, c_out: 0.5 + 0.01 * c_in + 0.02 * c_out + 0.001 * c_in * c_out
     spec = LayerSpec.of(model[0], SHAPE)  # the three convs share a spec (3x3, padding 1, 24x24)
     widths = {16, *grid_widths(64, 1), *grid_widths(96, 1)}
     for c_in in widths:
@@ -81,9 +85,13 @@ def test_the_prediction_is_exact_for_a_cost_bilinear_in_the_widths(tmp_path):
     smallest = [torch.arange(88), torch.arange(56)]  # 96 -> 8 and 64 -> 8 channels
     small_layers = cost(16, 8) + cost(8, 8) + cost(8, 16)
     small_share = (8 + 8 + 16) / (64 + 96 + 16)
-    model_latency.fit_rest(_flags(macs, smallest), small_layers + 1.0 + 2.0 * small_share)  # of the 3 ms: 1 fixed, 2 shrink
+    model_latency.fit_rest(
+        _flags(macs, smallest), small_layers + 1.0 + 2.0 * small_share
+    )  # of the 3 ms: 1 fixed, 2 shrink
     assert (model_latency.fixed, model_latency.scaled) == (pytest.approx(1.0), pytest.approx(2.0))
-    assert model_latency.cost(_flags(macs, removal)) == pytest.approx(predicted - 3.0 * kept_activations + 1.0 + 2.0 * kept_activations)
+    assert model_latency.cost(_flags(macs, removal)) == pytest.approx(
+        predicted - 3.0 * kept_activations + 1.0 + 2.0 * kept_activations
+    )
 
 
 def test_a_measured_table_predicts_a_pruned_model_s_latency_and_is_cached(tmp_path):

@@ -17,7 +17,13 @@ from tests.latency.test_table import SHAPE, _toy
 def test_a_latency_target_lands_near_its_measured_speedup(tmp_path):
     model, base = _toy(), _toy()
     aim = LatencyAim("eager", TimingSetup(torch.device("cpu"), 8, threads=1), tmp_path, warmup=3, repeats=15)
-    outcome = prune_to_speedup(model, create_criterion("MagnitudeL2"), torch.randn(1, *SHAPE), PruneConfig(speedup=2.0, target="latency"), latency=aim)
+    outcome = prune_to_speedup(
+        model,
+        create_criterion("MagnitudeL2"),
+        torch.randn(1, *SHAPE),
+        PruneConfig(speedup=2.0, target="latency"),
+        latency=aim,
+    )
     measured = measure_speedup(base, model, SHAPE, batch_size=8, warmup=3, repeats=30, threads=1)
     assert measured.speedup == pytest.approx(2.0, rel=0.15)  # the run aims within 2%; this re-measurement is noisy
     assert outcome.predicted_latency_speedup is not None and outcome.predicted_latency_speedup > 1.3
@@ -27,8 +33,9 @@ def test_a_latency_target_lands_near_its_measured_speedup(tmp_path):
 def test_a_run_with_a_latency_target_records_prediction_and_every_engine(tiny_config, tmp_path):
     from pruningbench.pipeline import run_experiment
 
-    config = tiny_config(**{"prune.target": "latency", "prune.speedup": 2.0, "latency.batch_size": 16,
-                            "results_dir": str(tmp_path)})
+    config = tiny_config(
+        **{"prune.target": "latency", "prune.speedup": 2.0, "latency.batch_size": 16, "results_dir": str(tmp_path)}
+    )
     record = run_experiment(config, ResultStore.in_dir(tmp_path))
     assert record.predicted_latency_ratio is not None
     assert sorted(record.latencies) == ["eager@1", "eager@16"]
