@@ -15,7 +15,15 @@ from torch import nn
 
 from pruningbench.latency.engines import ENGINES, Runner, TimingSetup, timing_context
 
-__all__ = ["BOOTSTRAP_SAMPLES", "Latency", "SpeedupMeasurement", "measure_engines", "measure_speedup", "time_pairs"]
+__all__ = [
+    "BOOTSTRAP_SAMPLES",
+    "Latency",
+    "SpeedupMeasurement",
+    "fastest_ms",
+    "measure_engines",
+    "measure_speedup",
+    "time_pairs",
+]
 
 BOOTSTRAP_SAMPLES = 2000
 
@@ -56,6 +64,19 @@ class SpeedupMeasurement:
             "high": self.high,
             "device": self.pruned.device,
         }
+
+
+def fastest_ms(runner: Runner, warmup: int, repeats: int) -> float:
+    """The fastest of ``repeats`` passes after ``warmup`` untimed ones, in ms: a neighbour only ever adds time, so
+    the fastest pass is the one closest to the model's own cost (what the latency table keeps)."""
+    for _ in range(warmup):
+        runner()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        runner()
+        times.append(time.perf_counter() - started)
+    return 1000 * min(times)
 
 
 def time_pairs(

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from pruningbench.latency.engines import Engine, LayerSpec, TimingSetup, timing_context
+from pruningbench.latency.pairs import fastest_ms
 
 if TYPE_CHECKING:
     from pruningbench.pipeline.cost import MacsModel
@@ -54,14 +54,7 @@ class LatencyTable:
         if key not in self.entries:
             with timing_context(self.setup):
                 run = self.engine.layer_runner(spec, in_width, out_width, self.setup)
-                for _ in range(self.warmup):
-                    run()
-                times = []
-                for _ in range(self.repeats):
-                    started = time.perf_counter()
-                    run()
-                    times.append(time.perf_counter() - started)
-            self.entries[key] = 1000 * min(times)  # a neighbour only ever adds time: the fastest pass is the layer's
+                self.entries[key] = fastest_ms(run, self.warmup, self.repeats)
             self.measured += 1
         return self.entries[key]
 

@@ -12,7 +12,6 @@ reports its predicted and its measured speed-up.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,8 +21,8 @@ from torch import nn
 
 from pruningbench.config import PruneConfig
 from pruningbench.errors import UserError
-from pruningbench.latency.engines import ENGINES, Runner, TimingSetup, timing_context
-from pruningbench.latency.pairs import time_pairs
+from pruningbench.latency.engines import ENGINES, TimingSetup, timing_context
+from pruningbench.latency.pairs import fastest_ms, time_pairs
 from pruningbench.latency.table import LatencyModel, LatencyTable
 
 if TYPE_CHECKING:
@@ -96,7 +95,7 @@ class LatencyAim:
 
         with timing_context(self.setup):
             (base,) = engine.model_runners(model, input_shape, [self.setup])
-            base_ms = self._fastest_ms(base)
+            base_ms = fastest_ms(base, self.warmup, self.repeats)
         table = LatencyTable(self.table_dir, engine, self.setup)
         cost = LatencyModel(macs, table, base_ms, config.round_to)
         log.info(
@@ -109,7 +108,7 @@ class LatencyAim:
         smallest[torch.cat(removal_order(scores, config, normalized) or [torch.zeros(0, dtype=torch.long)])] = True
         with timing_context(self.setup):
             (runner,) = engine.model_runners(prepared(smallest), input_shape, [self.setup])
-            cost.fit_rest(smallest, self._fastest_ms(runner))
+            cost.fit_rest(smallest, fastest_ms(runner, self.warmup, self.repeats))
         target, aim, tried = config.speedup, config.speedup, []
         for _ in range(1 + CORRECTIONS):
             try:
@@ -139,14 +138,3 @@ class LatencyAim:
             aim = _next_aim(tried, target)
         best = min(tried, key=lambda candidate: abs(candidate.measured / target - 1))
         return best.units, best.predicted
-
-    def _fastest_ms(self, runner: Runner) -> float:
-        """The fastest of ``repeats`` passes, as the table keeps its layers' (a neighbour only ever adds time)."""
-        for _ in range(self.warmup):
-            runner()
-        times = []
-        for _ in range(self.repeats):
-            started = time.perf_counter()
-            runner()
-            times.append(time.perf_counter() - started)
-        return 1000 * min(times)
