@@ -28,10 +28,11 @@ def _convs(width: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(32, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 32, 3, padding=1))
 
 
-def test_a_model_timed_against_itself_is_one_within_its_interval():
+def test_a_model_timed_against_itself_is_one_within_a_few_percent():
     model = _convs(64)
     measured = measure_speedup(model, copy.deepcopy(model), (32, 16, 16), batch_size=8, warmup=5, repeats=40)
-    assert measured.low <= 1.0 <= measured.high and 0.8 < measured.speedup < 1.25
+    # a 95% interval misses 1 in one try of twenty by design: the test asks for an interval close to 1 instead
+    assert 0.8 < measured.speedup < 1.25 and measured.low < 1.05 and measured.high > 0.95
 
 
 def test_a_quarter_of_the_work_measures_several_times_faster():
