@@ -67,7 +67,7 @@ def test_grid_widths_follow_the_search_s_unit():
 
 def test_the_prediction_is_exact_for_a_cost_bilinear_in_the_widths(tmp_path):
     model = _toy()
-    graph, groups, macs = _setup(model)
+    _graph, _groups, macs = _setup(model)
     table = LatencyTable(tmp_path, ENGINES.get("eager")(), SETUP)
     cost = lambda c_in, c_out: 0.5 + 0.01 * c_in + 0.02 * c_out + 0.001 * c_in * c_out
     spec = LayerSpec.of(model[0], SHAPE)  # the three convs share a spec (3x3, padding 1, 24x24)

@@ -2,9 +2,13 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from pruningbench.methods.importance import CRITERIA, create_criterion
+from pruningbench.methods.importance.hrank import map_ranks
+from pruningbench.methods.importance.reconstruction import sampled_patches
+from pruningbench.methods.importance.thinet import greedy_removal_steps
 from tests.methods.planted import WIDTH, batches, first_group, randomize_bn, small_net
 
 DEAD, STRONG = 4, 1
@@ -31,8 +35,20 @@ def _dead_to_next_layer() -> nn.Module:
 
 
 def test_every_listed_criterion_is_registered():
-    expected = {"Random", "MagnitudeL1", "MagnitudeL2", "LAMP", "FPGM", "BNScale", "Taylor", "OBD-Hessian", "OBD-C",
-                "HRank", "ThiNet", "CP"}
+    expected = {
+        "Random",
+        "MagnitudeL1",
+        "MagnitudeL2",
+        "LAMP",
+        "FPGM",
+        "BNScale",
+        "Taylor",
+        "OBD-Hessian",
+        "OBD-C",
+        "HRank",
+        "ThiNet",
+        "CP",
+    }
     assert expected <= set(CRITERIA.names())
 
 
@@ -114,3 +130,45 @@ def test_data_driven_criteria_are_deterministic_and_leave_the_model_untouched(na
     assert torch.equal(first, second)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "conv",
+    [
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.Conv2d(3, 4, (3, 2), stride=2, padding=(1, 0), dilation=(1, 2)),
+        nn.Conv2d(3, 4, 1),
+    ],
+)
+def test_sampled_patches_are_the_unfolded_patches_at_the_drawn_positions(conv):
+    x = torch.randn(2, 3, 9, 8)
+    patches = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # [n, C*k, L]
+    positions = torch.randint(patches.shape[2], (2, 5), generator=torch.Generator().manual_seed(3))
+    expected = patches.gather(2, positions.unsqueeze(1).expand(-1, patches.shape[1], -1)).permute(0, 2, 1)
+    sampled = sampled_patches(x, conv, 5, torch.Generator().manual_seed(3))
+    assert torch.equal(sampled, expected.reshape(10, 3, -1))
+
+
+def test_thinet_greedy_order_follows_its_definition():
+    """Each step removes the channel that, with those removed before, changes the sampled outputs least."""
+    contributions = torch.randn(40, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    removed: list[int] = []
+    for _ in range(7):
+        cost = {c: contributions[:, removed + [c]].sum(1).pow(2).sum() for c in range(7) if c not in removed}
+        removed.append(min(cost, key=cost.get))
+    expected = torch.zeros(7)
+    expected[removed] = torch.arange(1, 8, dtype=torch.float32)
+    assert torch.equal(greedy_removal_steps(contributions), expected)
+
+
+@pytest.mark.parametrize("shape", [(4, 6, 32, 32), (4, 6, 4, 4), (3, 5, 7, 3)])
+def test_hrank_map_ranks_equal_torch_matrix_rank(shape):
+    generator = torch.Generator().manual_seed(0)
+    maps = torch.relu(torch.randn(*shape, generator=generator))
+    h, w = shape[-2:]
+    maps[:, 0] = 1.0  # rank 1
+    maps[:, 1, :, ::2] = 0.0  # half the columns zero
+    maps[:, 2] = torch.randn(h, 2, generator=generator) @ torch.randn(2, w, generator=generator)  # rank 2
+    maps[:, 3] = 0.0  # rank 0
+    maps[:, 4] *= 1e-20  # tiny but full rank: the tolerance is relative
+    assert torch.equal(map_ranks(maps), torch.linalg.matrix_rank(maps))

@@ -12,13 +12,12 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, vmap
 from tqdm import tqdm
 
 from pruningbench.errors import UserError
 from pruningbench.methods.importance import Batch
 
-__all__ = ["calibration_progress", "eval_mode", "hooked", "loss_backward", "per_sample_squared_grads"]
+__all__ = ["batch_loss", "calibration_progress", "classification_logits", "eval_mode", "hooked", "loss_backward"]
 
 
 def calibration_progress(batches: list[Batch], criterion: str) -> Iterator[Batch]:
@@ -71,49 +70,3 @@ def loss_backward(model: nn.Module, batch: Batch) -> None:
     """Fresh gradients of the batch's mean loss in every parameter's ``.grad``."""
     model.zero_grad(set_to_none=True)
     batch_loss(model, batch).backward()
-
-
-def per_sample_squared_grads(model: nn.Module, batches: list[Batch], chunk: int = 16) -> dict[str, torch.Tensor]:
-    """``sum_n (d loss_n / d theta)^2`` over every calibration sample, per parameter name (empirical Fisher diagonal).
-
-    Per-sample gradients come from ``torch.func.vmap`` over chunks of ``chunk`` samples, so memory is bounded by
-    ``chunk`` copies of the gradients.
-    """
-    if isinstance(batches[0][1], dict):
-        return _looped_squared_grads(model, batches)
-    with torch.no_grad(), eval_mode(model):
-        classification_logits(model(batches[0][0][:1]))
-    params = {name: p.detach() for name, p in model.named_parameters()}
-    buffers = {name: b.detach() for name, b in model.named_buffers()}
-
-    def sample_loss(weights: dict[str, torch.Tensor], image: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
-        logits = functional_call(model, (weights, buffers), (image.unsqueeze(0),))
-        return F.cross_entropy(logits, label.unsqueeze(0))
-
-    per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))
-    squared = {name: torch.zeros_like(p) for name, p in params.items()}
-    with eval_mode(model):
-        for images, labels in calibration_progress(batches, "per-sample gradients"):
-            for start in range(0, len(images), chunk):
-                grads = per_sample(params, images[start : start + chunk], labels[start : start + chunk])
-                for name, value in grads.items():
-                    squared[name] += value.pow(2).sum(0)
-    return squared
-
-
-def _looped_squared_grads(model: nn.Module, batches: list[Batch]) -> dict[str, torch.Tensor]:
-    """Per-sample squared gradients one image at a time, for losses ``vmap`` cannot batch (a detector's target
-    assignment depends on the data)."""
-    squared = {name: torch.zeros_like(p) for name, p in model.named_parameters()}
-    with eval_mode(model):
-        for images, targets in calibration_progress(batches, "per-sample gradients"):
-            for index in range(len(images)):
-                mine = targets["batch_idx"] == index
-                one = {"batch_idx": torch.zeros_like(targets["batch_idx"][mine]), "cls": targets["cls"][mine],
-                       "bboxes": targets["bboxes"][mine]}
-                loss_backward(model, (images[index : index + 1], one))
-                for name, param in model.named_parameters():
-                    if param.grad is not None:
-                        squared[name] += param.grad.pow(2)
-    model.zero_grad(set_to_none=True)
-    return squared

@@ -14,7 +14,7 @@ import torch_pruning as tp
 from torch import nn
 
 from pruningbench.methods.importance import CRITERIA, Batch, Criterion
-from pruningbench.methods.importance.calibration import per_sample_squared_grads
+from pruningbench.methods.importance.per_sample import per_sample_squared_grads
 from pruningbench.methods.importance.slices import layer_slices, parameters_of, reduce_mean, rows
 
 

@@ -44,10 +44,7 @@ class ContributionSampler:
         n = x.shape[0]
         m = self.samples_per_image
         if isinstance(module, nn.Conv2d):
-            patches = F.unfold(x, module.kernel_size, module.dilation, module.padding, module.stride)  # [n, C*k, L]
-            positions = torch.randint(patches.shape[2], (n, m), generator=self._generator).to(x.device)
-            picked = patches.gather(2, positions.unsqueeze(1).expand(-1, patches.shape[1], -1))  # [n, C*k, m]
-            picked = picked.permute(0, 2, 1).reshape(n * m, module.in_channels, -1)  # [n*m, C, k]
+            picked = sampled_patches(x, module, m, self._generator)  # [n*m, C, k]
             weight = module.weight.flatten(2)  # [O, C, k]
         else:
             tokens = x.reshape(n, -1, module.in_features)  # [n, T, C]; T = 1 for a plain feature vector
@@ -65,10 +62,31 @@ class ContributionSampler:
         blocks = []
         for slice_ in layer_slices(group, types=(nn.Conv2d, nn.Linear), sides=("in",)):
             per_input = torch.cat(self._parts[slice_.module])[:, slice_.idxs]
-            blocks.append(torch.zeros(len(per_input), size, dtype=torch.float64).index_add_(1, slice_.root_idxs, per_input))
+            blocks.append(
+                torch.zeros(len(per_input), size, dtype=torch.float64).index_add_(1, slice_.root_idxs, per_input)
+            )
         if not blocks:
             raise ValueError("group has no consuming conv/linear layer to reconstruct")
         return torch.cat(blocks)
+
+
+def sampled_patches(x: torch.Tensor, conv: nn.Conv2d, per_image: int, generator: torch.Generator) -> torch.Tensor:
+    """The input patches of ``per_image`` random output positions per image, ``[n * per_image, C, kh * kw]``.
+
+    The same patches as ``F.unfold`` followed by a gather of the positions, without unfolding every position
+    (``unfold`` writes ``kh * kw`` copies of the feature map, which cost more than the forward pass itself)."""
+    n, _, height, width = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
+    out_width = (width + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    out_height = (height + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    positions = torch.randint(out_height * out_width, (n, per_image), generator=generator).to(x.device)
+    rows = (positions // out_width).unsqueeze(2) * sh + torch.arange(kh, device=x.device) * dh  # [n, m, kh]
+    cols = (positions % out_width).unsqueeze(2) * sw + torch.arange(kw, device=x.device) * dw  # [n, m, kw]
+    rows, cols = rows.unsqueeze(3) - ph, cols.unsqueeze(2) - pw  # [n, m, kh, 1], [n, m, 1, kw] in x's coordinates
+    inside = ((rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)).unsqueeze(4)  # elsewhere: zero padding
+    images = torch.arange(n, device=x.device).view(n, 1, 1, 1)
+    patches = x[images, :, rows.clamp(0, height - 1), cols.clamp(0, width - 1)] * inside  # [n, m, kh, kw, C]
+    return patches.permute(0, 1, 4, 2, 3).reshape(n * per_image, x.shape[1], kh * kw)
 
 
 class NextLayerCriterion(Criterion):

@@ -4,7 +4,7 @@ Channels are judged by the next layer: greedily remove, one at a time, the chann
 those already removed) changes the sampled next-layer outputs least, ``argmin_c ||sum_{j in T+c} xhat_j||^2``
 (see :mod:`reconstruction`). A channel's score is the step at which it would be removed (1 = first), so the
 greedy order is the importance order; the last channel scores ``n``. Each greedy step evaluates all candidates at
-once (``||s + xhat_c||^2 = ||s||^2 + 2 s.xhat_c + ||xhat_c||^2``). Groups consumed by several layers (residual
+once from the Gram matrix of the contributions (``||s + xhat_c||^2 = ||s||^2 + 2 s.xhat_c + ||xhat_c||^2``). Groups consumed by several layers (residual
 couplings) use the samples of all of them. The paper's least-squares rescaling of the kept weights is not applied.
 """
 
@@ -23,17 +23,20 @@ class ThiNet(NextLayerCriterion):
 
 
 def greedy_removal_steps(contributions: torch.Tensor) -> torch.Tensor:
-    """Step (1-based) at which ThiNet's greedy selection removes each column of ``contributions`` ``[m, n]``."""
+    """Step (1-based) at which ThiNet's greedy selection removes each column of ``contributions`` ``[m, n]``.
+
+    With ``G`` the columns' Gram matrix, removing ``c`` after the set ``T`` costs ``||s_T + xhat_c||^2 - ||s_T||^2 =
+    2 sum_{j in T} G_jc + G_cc``: one pass over the samples builds ``G``, and each step is then ``O(n)``."""
     n = contributions.shape[1]
-    gram_diag = contributions.pow(2).sum(0)
-    removed_sum = torch.zeros(contributions.shape[0], dtype=contributions.dtype)
+    gram = contributions.T @ contributions
+    cross = torch.zeros(n, dtype=gram.dtype, device=gram.device)  # sum_{j in T} G_jc
     steps = torch.zeros(n)
-    available = torch.ones(n, dtype=torch.bool)
+    removed = torch.zeros(n, dtype=torch.bool, device=gram.device)
+    error = gram.diagonal().clone()
     for step in range(1, n + 1):
-        error = 2 * removed_sum @ contributions + gram_diag
-        error[~available] = float("inf")
-        channel = int(error.argmin())
+        channel = int(torch.where(removed, torch.inf, error).argmin())
         steps[channel] = step
-        available[channel] = False
-        removed_sum += contributions[:, channel]
+        removed[channel] = True
+        cross += gram[channel]
+        error = 2 * cross + gram.diagonal()
     return steps
