@@ -13,7 +13,8 @@ at 2x with round_to 8 reaches measured / MACs >= 0.9 in both engines. On a CUDA 
 Runtime's CUDA provider when installed).
 
     python benchmarks/latency_vs_macs.py [--models resnet18_cifar ...] [--engines eager onnxruntime]
-        [--kinds macs latency] [--round-to 1 8] [--channels-last] [--batch 16] [--repeats 20] [--threads N] [--device auto] [--out results/benchmarks/latency_vs_macs.json]
+        [--kinds macs latency] [--round-to 1 8] [--channels-last] [--precision fp32]
+        [--batch 16] [--repeats 20] [--threads N] [--device auto] [--out results/benchmarks/latency_vs_macs.json]
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["macs", "latency"], help="which targets to run")
     parser.add_argument("--round-to", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--channels-last", action="store_true", help="eager: time in channels_last (oneDNN's layout)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="eager only: bf16 weights")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=20)
@@ -120,7 +122,9 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(format="  %(message)s")
     logging.getLogger("pruningbench.latency.target").setLevel(logging.INFO)  # each aim, prediction and measurement
-    setup = TimingSetup(resolve_device(args.device), args.batch, channels_last=args.channels_last, threads=args.threads)
+    setup = TimingSetup(
+        resolve_device(args.device), args.batch, args.precision, channels_last=args.channels_last, threads=args.threads
+    )
     table_dir = args.table_dir or Path(tempfile.mkdtemp(prefix="latency-tables-"))
     rows = [
         row for name in args.models for engine in args.engines for row in rows_for(name, engine, setup, args, table_dir)
