@@ -14,7 +14,8 @@ A model family describes these in a :class:`StructureRule` added to ``STRUCTURE_
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -23,7 +24,7 @@ from torch import nn
 
 __all__ = [
     "STRUCTURE_RULES", "AttentionUnit", "CoupledUnits", "StructureRule", "after_pruning", "coupled_units", "frozen_layers",
-    "unwrapped_parameters",
+    "kept_whole", "unwrapped_parameters",
 ]
 
 
@@ -82,3 +83,39 @@ def after_pruning(model: nn.Module) -> None:
     """Apply every rule's post-pruning update to ``model``."""
     for rule in STRUCTURE_RULES:
         rule.after_pruning(model)
+
+
+_KEPT_WHOLE = "_pruningbench_kept_whole"
+
+
+class _KeptWhole:
+    """Layers a user asked to keep (``pruningbench.prune(..., ignored_layers=...)``): frozen like output layers. The
+    mark lives on the layer itself, so it survives the deep copies the latency search makes."""
+
+    def units(self, model: nn.Module, root: nn.Module, root_size: int, attention: AttentionUnit) -> None:
+        return None
+
+    def frozen_layers(self, model: nn.Module) -> list[nn.Module]:
+        return [module for module in model.modules() if getattr(module, _KEPT_WHOLE, False)]
+
+    def unwrapped_parameters(self, model: nn.Module) -> list[tuple[nn.Parameter, int]]:
+        return []
+
+    def after_pruning(self, model: nn.Module) -> None:
+        return None
+
+
+STRUCTURE_RULES.append(_KeptWhole())
+
+
+@contextmanager
+def kept_whole(layers: Iterable[nn.Module]) -> Iterator[None]:
+    """Keep every output channel of ``layers`` for the duration (their inputs may still shrink)."""
+    marked = list(layers)
+    for layer in marked:
+        setattr(layer, _KEPT_WHOLE, True)
+    try:
+        yield
+    finally:
+        for layer in marked:
+            layer.__dict__.pop(_KEPT_WHOLE, None)

@@ -9,6 +9,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from pruningbench.errors import UserError
 from pruningbench.models.structure import AttentionUnit, coupled_units, frozen_layers, unwrapped_parameters
 
 __all__ = ["ChannelGroup", "build_groups", "output_layers"]
@@ -67,6 +68,7 @@ def build_groups(
 ) -> tuple[tp.DependencyGraph, list[ChannelGroup]]:
     """Trace ``model`` on ``example`` and return its dependency graph and prunable groups (outputs excluded), with
     multi-head attention split into ``attention`` units."""
+    _refuse_grouped_convolutions(model)
     was_training = model.training
     model.eval()
     graph = tp.DependencyGraph().build_dependency(
@@ -84,3 +86,15 @@ def build_groups(
         ))
     model.train(was_training)
     return graph, groups
+
+
+def _refuse_grouped_convolutions(model: nn.Module) -> None:
+    """Torch-Pruning slices a grouped convolution's inputs as if it had one group (an index error, or a wrong model),
+    so a model with one (RegNet, ResNeXt) is refused before anything is changed. Depthwise convolutions are fine."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d) and 1 < module.groups < module.in_channels:
+            raise UserError(
+                f"layer {name!r} is a grouped convolution ({module.in_channels} inputs in {module.groups} groups), "
+                "which Torch-Pruning's channel removal does not support; only plain and depthwise convolutions can "
+                "be pruned"
+            )

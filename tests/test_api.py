@@ -1,0 +1,72 @@
+"""The library surface: ``pruningbench.prune`` on models nobody tuned for, and the top-level names."""
+
+import pytest
+import timm
+import torch
+import torchvision
+from torch import nn
+
+import pruningbench as pb
+from pruningbench.errors import UserError
+from pruningbench.methods.importance import CRITERIA
+from pruningbench.models import MODELS
+
+TORCHVISION = ["resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "densenet121"]
+
+
+def _forward_ok(model: nn.Module, example: torch.Tensor) -> None:
+    with torch.no_grad():
+        assert torch.isfinite(model.eval()(example)).all()
+
+
+@pytest.mark.parametrize("name", TORCHVISION)
+def test_torchvision_models_prune_to_2x_within_1_percent_and_still_run(name):
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(weights=None, num_classes=10)
+    example = torch.randn(1, 3, 64, 64)
+    outcome = pb.prune(model, example, "MagnitudeL2", 2.0)
+    assert 2.0 <= outcome.achieved_speedup <= 2.02
+    assert outcome.params_after < outcome.params_before
+    _forward_ok(model, example)
+
+
+def test_timm_vit_prunes_to_2x_and_a_data_driven_criterion_gets_its_calibration():
+    torch.manual_seed(0)
+    model = timm.create_model("deit_tiny_patch16_224", pretrained=False, img_size=32, num_classes=10)
+    example = torch.randn(1, 3, 32, 32)
+    batches = [(torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))) for _ in range(2)]
+    outcome = pb.prune(model, example, "Taylor", 2.0, calibration=batches)
+    assert 2.0 <= outcome.achieved_speedup <= 2.02 and outcome.step_time > 0
+    _forward_ok(model, example)
+
+
+def test_ignored_layers_keep_their_channels_and_the_mark_is_removed():
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(weights=None, num_classes=10)
+    outcome = pb.prune(model, torch.randn(1, 3, 64, 64), "MagnitudeL1", 2.0, ignored_layers=[model.conv1])
+    assert outcome.channels_after["conv1"] == outcome.channels_before["conv1"] == 64
+    assert outcome.channels_after["layer4.0.conv1"] < outcome.channels_before["layer4.0.conv1"]
+    assert 2.0 <= outcome.achieved_speedup <= 2.02
+    assert not any("_pruningbench" in key for key in vars(model.conv1))
+
+
+def test_a_grouped_convolution_is_refused_naming_the_layer_and_the_model_is_untouched():
+    model = torchvision.models.regnet_y_400mf(weights=None)
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    with pytest.raises(UserError, match=r"layer 'trunk_output\.block1\.block1-0\.f\.b\.0' is a grouped convolution"):
+        pb.prune(model, torch.randn(1, 3, 64, 64), "MagnitudeL2", 2.0)
+    assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
+
+
+def test_bad_arguments_name_the_field():
+    with pytest.raises(ValueError, match="speedup"):
+        pb.prune(nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8), speedup=0.5)
+    with pytest.raises(UserError, match="unknown importance criterion 'Nope'"):
+        pb.prune(nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8), "Nope")
+
+
+def test_top_level_names_are_the_registries_and_base_classes():
+    assert pb.register_criterion.__self__ is CRITERIA and pb.register_model.__self__ is MODELS
+    assert issubclass(CRITERIA.get("Taylor"), pb.Criterion)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        pb.nothing  # noqa: B018
