@@ -22,6 +22,7 @@ from pruningbench.methods.importance import CRITERIA
 from pruningbench.methods.regularizers import REGULARIZERS
 from pruningbench.models import MODELS
 from pruningbench.models.structure import AttentionUnit
+from pruningbench.registry import load_plugin
 
 __all__ = [
     "ConfigError", "RunConfig", "Recipe", "SparsifyConfig", "explain_validation_error", "validation_problem", "load_config", "load_preset", "parse_config",
@@ -176,6 +177,17 @@ class RunConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     deterministic: bool = True  # CUDA: deterministic kernels (a seed reproduces a run); false: cuDNN autotuner
     results_dir: Path = Path("results")
+    plugins: tuple[str, ...] = ()  # modules or .py files loaded before the names are checked (their origins: identity)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _load_plugins(cls, data: Any) -> Any:
+        """Load the config's plug-ins first, so the names they register are known to the fields below."""
+        plugins = data.get("plugins") if isinstance(data, dict) else None
+        for spec in [plugins] if isinstance(plugins, str) else plugins or ():
+            if isinstance(spec, str):
+                load_plugin(spec)
+        return data
 
     @model_validator(mode="after")
     def _data_root_exists(self) -> RunConfig:
@@ -192,6 +204,17 @@ class RunConfig(_Strict):
             raise ValueError(f"{name}.precision fp16 needs a CUDA device (autocast on CPU runs bf16)")
         return self
 
+    def plugin_origins(self) -> dict[str, str]:
+        """Where this run's plug-in components come from, e.g. ``{"criterion MyL1": "my-plugin 0.2"}``; built-ins are
+        left out. Part of the run's identity: a new version of a plug-in is a new run, never mixed with the old."""
+        used = [
+            ("criterion", CRITERIA.origin(self.method.importance), self.method.importance),
+            ("regularizer", self.method.regularizer and REGULARIZERS.origin(self.method.regularizer), self.method.regularizer),
+            ("model", MODELS.origin(self.task.model), self.task.model),
+            ("dataset", DATASETS.origin(self.task.dataset), self.task.dataset),
+        ]
+        return {f"{kind} {name}": origin for kind, origin, name in used if origin}
+
     def fp16_recipe(self) -> str | None:
         """The first recipe that trains in fp16 (which only CUDA runs), or None."""
         recipes = {"base_training": self.base_training, "sparsify": self.sparsify, "finetune": self.finetune}
@@ -203,13 +226,17 @@ class RunConfig(_Strict):
     def run_key(self) -> str:
         """Identity of the experiment: a hash of everything that determines its result (not paths or device)."""
         excluded: dict[str, Any] = {
-            "results_dir": True, "device": True, "deterministic": True, "latency": True, "task": {"data_root", "workers", "data_on_device"}
+            "results_dir": True, "device": True, "deterministic": True, "latency": True, "plugins": True,
+            "task": {"data_root", "workers", "data_on_device"},
         }
         if self.prune.target == "latency":  # how many channels go depends on where and how latency is measured
-            excluded = {"results_dir": True, "deterministic": True, "task": {"data_root", "workers", "data_on_device"}}
+            del excluded["device"], excluded["latency"]
         if self.method.regularizer is None:
             excluded["sparsify"] = True
-        return _digest(self.model_dump(mode="json", exclude=excluded, exclude_defaults=True))
+        payload = self.model_dump(mode="json", exclude=excluded, exclude_defaults=True)
+        if origins := self.plugin_origins():
+            payload["plugin_origins"] = origins
+        return _digest(payload)
 
     def base_key(self) -> str:
         """Identity of the base model this run prunes, shared by all runs that differ only in method or target."""
@@ -217,7 +244,10 @@ class RunConfig(_Strict):
             mode="json", include={"model", "dataset", "image_size", "pretrained", "base_checkpoint"}, exclude_defaults=True
         )
         recipe = self.base_training.model_dump(mode="json", exclude_defaults=True)
-        return _digest({"task": task, "recipe": recipe, "seed": self.base_seed})
+        payload: dict[str, Any] = {"task": task, "recipe": recipe, "seed": self.base_seed}
+        if origins := {key: origin for key, origin in self.plugin_origins().items() if key.startswith(("model", "dataset"))}:
+            payload["plugin_origins"] = origins
+        return _digest(payload)
 
     def sparse_key(self, marks_channels: bool) -> str:
         """Identity of the sparsified model: base, regularizer and recipe, and, for a regularizer that marks the

@@ -21,7 +21,7 @@ from pruningbench.record import RunRecord
 from pruningbench.stats import FriedmanResult, average_ranks, friedman, indistinguishable_ranges, mean_ci, nemenyi_cd
 
 __all__ = [
-    "Board", "Row", "TrackSummary", "COLUMN_FIELDS", "provenance", "build_boards", "method_label", "prune_setting", "render", "summarize_tracks", "FORMATS",
+    "Board", "Row", "TrackSummary", "COLUMN_FIELDS", "provenance", "build_boards", "method_label", "prune_setting", "render", "shown_names", "summarize_tracks", "FORMATS",
     "COLUMNS",
 ]
 
@@ -136,8 +136,22 @@ def prune_setting(record: RunRecord) -> str:
 def method_label(record: RunRecord) -> str:
     """``Importance`` or ``Importance+Regularizer``: one method of the benchmark (``[submitted by NAME]`` added for
     submitted runs, which are shown apart from the runs made here)."""
-    method = record.importance if record.regularizer is None else f"{record.importance}+{record.regularizer}"
+    importance, regularizer = shown_names(record)
+    method = importance if regularizer is None else f"{importance}+{regularizer}"
     return method if record.origin != "submitted" else f"{method} [submitted by {record.submitted_by}]"
+
+
+def shown_names(record: RunRecord) -> tuple[str, str | None]:
+    """The record's criterion and regularizer as the boards name them: a plug-in's with where it comes from, e.g.
+    ``MyL1 (my-plugin 0.2)``, so two versions of a plug-in method are two rows, never one."""
+
+    def shown(kind: str, name: str | None) -> str | None:
+        origin = None if name is None else record.versions.get(f"plugin {kind} {name}")
+        return name if origin is None else f"{name} ({origin})"
+
+    importance = shown("criterion", record.importance)
+    assert importance is not None
+    return importance, shown("regularizer", record.regularizer)
 
 
 def format_duration(seconds: float) -> str:
@@ -225,7 +239,7 @@ def build_boards(records: list[RunRecord], task: str | None = None) -> list[Boar
         track = "criteria" if record.regularizer is None else "regularizer"
         board_key = (record.task, record.scope, record.target_speedup, track, prune_setting(record))
         submitter = record.submitted_by if record.origin == "submitted" else None
-        cells.setdefault(board_key, {}).setdefault((record.importance, record.regularizer, submitter), []).append(record)
+        cells.setdefault(board_key, {}).setdefault((*shown_names(record), submitter), []).append(record)
     boards = []
     for (task_name, scope, speedup, track, setting), methods in sorted(
         cells.items(), key=lambda item: _board_order(item[0])

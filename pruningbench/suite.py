@@ -42,6 +42,7 @@ class Suite(BaseModel):
     speedups: list[float] = Field(min_length=1)
     seeds: list[int] = Field(default=[0], min_length=1)
     note: str | None = None  # shown before and after the suite runs (e.g. that its schedules are shortened)
+    plugins: list[str] = Field(default_factory=list)  # modules or .py files every run loads (see RunConfig.plugins)
 
     def expand(
         self,
@@ -74,6 +75,8 @@ class Suite(BaseModel):
                         "prune.speedup": speedup,
                         "seed": seed,
                     }
+                    if self.plugins:
+                        run_overrides["plugins"] = list(self.plugins)
                     configs.append(load_preset(self.preset, run_overrides))
         return configs
 

@@ -14,6 +14,9 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from pruningbench.config import RunConfig, load_preset  # noqa: E402
+from pruningbench.registry import load_plugins  # noqa: E402
+
+load_plugins()  # as every worker and run process does: the tiny dataset's origin is part of the runs' identity
 from tests.plugin import TINY_DATASET  # noqa: E402, F401
 
 

@@ -11,11 +11,28 @@ import yaml
 from rich.console import Console
 
 from pruningbench.errors import UserError
+from pruningbench.registry import share_plugin
 from pruningbench.store import ResultStore, default_url
 
 __all__ = ["cli", "console", "errors", "ResultsDir", "DbUrl", "Settings", "open_store", "overrides", "split"]
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark structural pruning methods.")
+
+
+@cli.callback()
+def _plugins(
+    plugin: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--plugin",
+            help="A .py file or module that registers components (criteria, regularizers, models, datasets); "
+            "repeatable; loaded by the workers and runs started from here too.",
+        ),
+    ] = None,
+) -> None:
+    """Benchmark structural pruning methods."""
+    for spec in plugin or []:
+        share_plugin(spec)
 console = Console(width=None if sys.stdout.isatty() else 200)  # pipes get full-width tables
 errors = Console(stderr=True)
 

@@ -17,6 +17,7 @@ from pruningbench.data import DATASETS
 from pruningbench.deploy import FORMATS as DEPLOY_FORMATS
 from pruningbench.deploy import export_onnx
 from pruningbench.errors import UserError
+from pruningbench.registry import Registry
 from pruningbench.execution.local import run_with_workers
 from pruningbench.execution.queue import TaskQueue, describe
 from pruningbench.leaderboard import COLUMNS, FORMATS, Board, build_boards, format_duration, render
@@ -187,15 +188,18 @@ def _print_boards(boards: list[Board]) -> None:
 @cli.command("list")
 def list_components() -> None:
     """List registered models, datasets, criteria, regularizers, presets and suites."""
+    def named(registry: Registry) -> list[str]:  # a plug-in's components say where they come from
+        return [name if (origin := registry.origin(name)) is None else f"{name} ({origin})" for name in registry.names()]
+
     for title, names in (
-        ("models", MODELS.names()),
-        ("datasets", DATASETS.names()),
-        ("criteria", CRITERIA.names()),
-        ("regularizers", REGULARIZERS.names()),
+        ("models", named(MODELS)),
+        ("datasets", named(DATASETS)),
+        ("criteria", named(CRITERIA)),
+        ("regularizers", named(REGULARIZERS)),
         ("presets", preset_names()),
         ("suites", suite_names()),
     ):
-        console.print(f"[bold]{title}[/bold]: {', '.join(names) if names else '(none yet)'}")
+        console.print(f"[bold]{title}[/bold]: {', '.join(names) if names else '(none yet)'}", highlight=False)
 
 
 @cli.command()

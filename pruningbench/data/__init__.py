@@ -33,7 +33,7 @@ class DatasetBuilder(Protocol):
     def __call__(self, data_root: Path | None, download: bool, image_size: int | None) -> DataSplits: ...
 
 
-DATASETS: Registry[DatasetBuilder] = Registry("dataset")
+DATASETS: Registry[DatasetBuilder] = Registry("dataset", entry_points="pruningbench.datasets")
 
 
 def build_dataset(

@@ -23,7 +23,7 @@ class ModelBuilder(Protocol):
     def __call__(self, num_classes: int, in_channels: int) -> nn.Module: ...
 
 
-MODELS: Registry[ModelBuilder] = Registry("model")
+MODELS: Registry[ModelBuilder] = Registry("model", entry_points="pruningbench.models")
 
 
 def create_model(

@@ -137,7 +137,7 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         channels_before=outcome.channels_before,
         channels_after=outcome.channels_after,
         config=config.model_dump(mode="json"),
-        versions=library_versions(),
+        versions=library_versions() | {f"plugin {key}": origin for key, origin in config.plugin_origins().items()},
         model_path=model_path,
     )
     store.add(record)

@@ -45,6 +45,7 @@ SERVER_ONLY = {
     "task.workers",
     "results_dir",
     "device",
+    "plugins",  # code the server would import: plug-ins are installed on the server, never sent in a form
 }
 # Fields that take a comma-separated list: the task is the grid over them (as a suite is).
 GRID_FIELDS = ("method.importance", "prune.speedup", "seed")

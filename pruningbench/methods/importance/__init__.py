@@ -52,7 +52,7 @@ class Criterion(ABC):
         """Per-channel importance of ``group``'s root channels."""
 
 
-CRITERIA: Registry[type[Criterion]] = Registry("importance criterion")
+CRITERIA: Registry[type[Criterion]] = Registry("importance criterion", entry_points="pruningbench.criteria")
 
 
 def create_criterion(name: str, seed: int = 0) -> Criterion:

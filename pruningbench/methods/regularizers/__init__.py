@@ -65,7 +65,7 @@ class Regularizer(ABC):
         """Restore :meth:`state_dict`."""
 
 
-REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer")
+REGULARIZERS: Registry[type[Regularizer]] = Registry("regularizer", entry_points="pruningbench.regularizers")
 
 
 def create_regularizer(name: str, settings: SparsifyConfig) -> Regularizer:
