@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: quickstart test browser postgres
+.PHONY: quickstart test browser postgres docs
 
 # tests/plugin_package: an example plug-in installed as a user's would be (its entry points are tested)
 $(STAMP): pyproject.toml tests/plugin_package/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,postgres,onnx]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,postgres,onnx,docs]"
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e tests/plugin_package
 	touch $(STAMP)
 
@@ -31,5 +31,9 @@ postgres:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 		echo "PostgreSQL not installed: the PostgreSQL variants of the store and queue tests will be skipped"
 
-test: $(STAMP) browser postgres
+# The documentation site (mkdocs.yml): built with warnings as errors; the output (.site/) is not committed.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: $(STAMP) browser postgres docs
 	$(BIN)/pytest

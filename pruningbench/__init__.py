@@ -4,6 +4,8 @@ The library surface, for notebooks and your own code (imported on first use, so 
 
     import pruningbench as pb
     outcome = pb.prune(model, example_inputs, criterion="Taylor", speedup=2.0, calibration=batches)
+    record = pb.run("my_run.yaml")
+    results = pb.load_results("results")  # results.records, results.boards: pandas DataFrames
 
     @pb.register_criterion("MyCriterion")
     class MyCriterion(pb.Criterion): ...
@@ -19,6 +21,11 @@ __version__ = "0.1.0"
 # public name -> (module, attribute)
 _EXPORTS = {
     "prune": ("pruningbench.api", "prune"),
+    "run": ("pruningbench.api", "run"),
+    "load_results": ("pruningbench.api", "load_results"),
+    "Results": ("pruningbench.api", "Results"),
+    "RunConfig": ("pruningbench.config", "RunConfig"),
+    "RunRecord": ("pruningbench.record", "RunRecord"),
     "PruneOutcome": ("pruningbench.pipeline.prune", "PruneOutcome"),
     "Criterion": ("pruningbench.methods.importance", "Criterion"),
     "Regularizer": ("pruningbench.methods.regularizers", "Regularizer"),
@@ -26,6 +33,7 @@ _EXPORTS = {
     "register_regularizer": ("pruningbench.methods.regularizers", "REGULARIZERS.register"),
     "register_model": ("pruningbench.models", "MODELS.register"),
     "register_dataset": ("pruningbench.data", "DATASETS.register"),
+    "DataSplits": ("pruningbench.data", "DataSplits"),
 }
 
 __all__ = ["__version__", *_EXPORTS]

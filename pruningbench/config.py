@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from pruningbench.data import DATASETS
 from pruningbench.errors import UserError, first_line
@@ -25,7 +27,7 @@ from pruningbench.models.structure import AttentionUnit
 from pruningbench.registry import load_plugin
 
 __all__ = [
-    "ConfigError", "RunConfig", "Recipe", "SparsifyConfig", "explain_validation_error", "validation_problem", "load_config", "load_preset", "parse_config",
+    "ConfigError", "RunConfig", "Recipe", "config_fields", "SparsifyConfig", "explain_validation_error", "validation_problem", "load_config", "load_preset", "parse_config",
     "preset_names", "read_yaml",
 ]
 
@@ -263,6 +265,22 @@ class RunConfig(_Strict):
             marking = {"method", "prune", "calibration", "seed"}
             payload["marking"] = self.model_dump(mode="json", include=marking, exclude_defaults=True)
         return _digest(payload)
+
+
+def config_fields(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[tuple[str, Any, FieldInfo]]:
+    """(dotted key, annotation, field info) of every leaf setting, sections flattened: what the platform's form and
+    the documentation's config reference are generated from."""
+    leaves = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        nested = [
+            a for a in typing.get_args(annotation) or (annotation,) if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
+        if nested:
+            leaves += config_fields(nested[0], f"{prefix}{name}.")
+        else:
+            leaves.append((f"{prefix}{name}", annotation, info))
+    return leaves
 
 
 def _known(allowed: list[str], name: str) -> str:

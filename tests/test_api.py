@@ -70,3 +70,18 @@ def test_top_level_names_are_the_registries_and_base_classes():
     assert issubclass(CRITERIA.get("Taylor"), pb.Criterion)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         pb.nothing  # noqa: B018
+
+
+def test_run_and_load_results_give_the_stored_records_and_boards_as_dataframes(tiny_config):
+    config = tiny_config(**{"prune.speedup": 2})
+    record = pb.run(config)
+    again = pb.run(config.model_dump(mode="json"))  # a mapping of config keys: the same run, already stored
+    assert again == record
+    results = pb.load_results(config.results_dir)
+    assert list(results.records["run_id"]) == [record.run_id]
+    assert results.records.loc[0, "achieved_speedup"] == record.achieved_speedup
+    (title,) = results.boards
+    board = results.boards[title]
+    assert "2x" in title and list(board["method"]) == ["MagnitudeL2"]
+    assert board.loc[0, "prune"] == pytest.approx(record.pruned_metric) and board.loc[0, "rank"] == 1
+    assert pb.load_results(config.results_dir, task="no such task").records.empty

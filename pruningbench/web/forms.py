@@ -17,7 +17,7 @@ from typing import Any, Literal
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel
 
-from pruningbench.config import ConfigError, RunConfig, load_preset
+from pruningbench.config import ConfigError, RunConfig, config_fields, load_preset
 from pruningbench.data import DATASETS
 from pruningbench.errors import UserError
 from pruningbench.latency import ENGINES
@@ -88,21 +88,6 @@ class FormError(UserError):
         super().__init__(f"{field}: {message}")
 
 
-def _leaves(model: type[BaseModel], prefix: str = "") -> list[tuple[str, Any, Any]]:
-    """(dotted name, annotation, field info) of every leaf, sub-models flattened."""
-    leaves = []
-    for name, info in model.model_fields.items():
-        annotation = info.annotation
-        nested = [
-            a for a in typing.get_args(annotation) or (annotation,) if isinstance(a, type) and issubclass(a, BaseModel)
-        ]
-        if nested:
-            leaves += _leaves(nested[0], f"{prefix}{name}.")
-        else:
-            leaves.append((f"{prefix}{name}", annotation, info))
-    return leaves
-
-
 def _kind(annotation: Any) -> tuple[str, tuple[str, ...], bool]:
     args = typing.get_args(annotation)
     optional = type(None) in args
@@ -129,7 +114,7 @@ def form_fields(preset: str) -> list[FormField]:
     """The form's fields, with ``preset``'s values as defaults."""
     values = load_preset(preset).model_dump(mode="json")
     fields = []
-    for name, annotation, info in _leaves(RunConfig):
+    for name, annotation, info in config_fields(RunConfig):
         if name in SERVER_ONLY or any(part.startswith("_") for part in name.split(".")):
             continue
         kind, choices, optional = _kind(annotation)
