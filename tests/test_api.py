@@ -11,7 +11,7 @@ from pruningbench.errors import UserError
 from pruningbench.methods.importance import CRITERIA
 from pruningbench.models import MODELS
 
-TORCHVISION = ["resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "densenet121"]
+TORCHVISION = ["resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "densenet121"]  # + grouped below
 
 
 def _forward_ok(model: nn.Module, example: torch.Tensor) -> None:
@@ -50,12 +50,16 @@ def test_ignored_layers_keep_their_channels_and_the_mark_is_removed():
     assert not any("_pruningbench" in key for key in vars(model.conv1))
 
 
-def test_a_grouped_convolution_is_refused_naming_the_layer_and_the_model_is_untouched():
-    model = torchvision.models.regnet_y_400mf(weights=None)
-    before = {key: value.clone() for key, value in model.state_dict().items()}
-    with pytest.raises(UserError, match=r"layer 'trunk_output\.block1\.block1-0\.f\.b\.0' is a grouped convolution"):
-        pb.prune(model, torch.randn(1, 3, 64, 64), "MagnitudeL2", 2.0)
-    assert all(torch.equal(before[key], value) for key, value in model.state_dict().items())
+@pytest.mark.parametrize("name", ["regnet_y_400mf", "resnext50_32x4d"])
+def test_grouped_convolution_models_prune_to_2x_keeping_equal_groups(name):
+    torch.manual_seed(0)
+    model = getattr(torchvision.models, name)(weights=None, num_classes=10)
+    example = torch.randn(1, 3, 64, 64)
+    outcome = pb.prune(model, example, "MagnitudeL2", 2.0)
+    assert 2.0 <= outcome.achieved_speedup <= 2.02
+    grouped = [m for m in model.modules() if isinstance(m, nn.Conv2d) and 1 < m.groups < m.in_channels]
+    assert grouped and all(m.in_channels % m.groups == 0 == m.out_channels % m.groups for m in grouped)
+    _forward_ok(model, example)
 
 
 def test_bad_arguments_name_the_field():
@@ -85,3 +89,20 @@ def test_run_and_load_results_give_the_stored_records_and_boards_as_dataframes(t
     assert "2x" in title and list(board["method"]) == ["MagnitudeL2"]
     assert board.loc[0, "prune"] == pytest.approx(record.pruned_metric) and board.loc[0, "rank"] == 1
     assert pb.load_results(config.results_dir, task="no such task").records.empty
+
+
+class _FixedChannelOrder(nn.Module):
+    """Reverses channels by fixed indices: an op whose channel use DepGraph cannot follow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first, self.second, self.head = nn.Conv2d(3, 16, 3), nn.Conv2d(16, 8, 3), nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.first(x)[:, torch.arange(15, -1, -1)]
+        return self.head(self.second(x).mean((2, 3)))
+
+
+def test_a_model_depgraph_cannot_follow_gives_one_error_naming_the_layer():
+    with pytest.raises(UserError, match=r"^removing channels of layer 'first' breaks the model \(IndexError: "):
+        pb.prune(_FixedChannelOrder().eval(), torch.randn(1, 3, 16, 16), "MagnitudeL2", 2.0)

@@ -95,6 +95,15 @@ def test_the_cli_plugin_option_and_a_config_plugins_key_load_a_file(tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert "ByIndexCli (mine.py sha256:" in listed.stdout
 
+    results = str(tmp_path / "results")
+    tiny = [f"--set={setting}" for setting in ("task.dataset=fashion_mnist_tiny", "base_training.epochs=1",
+                                                "finetune.epochs=1", "latency.repeats=3", "latency.warmup=0")]
+    ran = _cli("--plugin", str(plugin), "run", "--preset", "quickstart", "--importance", "ByIndexCli", *tiny,
+               "--results-dir", results)
+    assert ran.returncode == 0, ran.stderr
+    board = _cli("leaderboard", "--results-dir", results, "--format", "csv")
+    assert board.returncode == 0 and "ByIndexCli (mine.py sha256:" in board.stdout
+
     config = tmp_path / "run.yaml"
     config.write_text(
         f"plugins: [{plugin}]\ntask: {{model: resnet8_quick, dataset: nope}}\nmethod: {{importance: ByIndexCli}}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,7 +11,13 @@ import torch_pruning as tp
 from torch import nn
 
 from pruningbench.errors import UserError
-from pruningbench.models.structure import AttentionUnit, coupled_units, frozen_layers, unwrapped_parameters
+from pruningbench.models.structure import (
+    AttentionUnit,
+    CoupledUnits,
+    coupled_units,
+    frozen_layers,
+    unwrapped_parameters,
+)
 
 __all__ = ["ChannelGroup", "build_groups", "output_layers"]
 
@@ -68,7 +75,6 @@ def build_groups(
 ) -> tuple[tp.DependencyGraph, list[ChannelGroup]]:
     """Trace ``model`` on ``example`` and return its dependency graph and prunable groups (outputs excluded), with
     multi-head attention split into ``attention`` units."""
-    _refuse_grouped_convolutions(model)
     was_training = model.training
     model.eval()
     graph = tp.DependencyGraph().build_dependency(
@@ -80,7 +86,7 @@ def build_groups(
         root_dep = group[0].dep
         root = root_dep.target.module
         size = len(group[0].idxs)
-        layout = coupled_units(model, root, size, attention)
+        layout = grouped_convolution_units(group, names) or coupled_units(model, root, size, attention)
         groups.append(ChannelGroup(
             names[root], root, root_dep.handler, group, size, layout.units, layout.scaled_macs, layout.on_removed
         ))
@@ -88,13 +94,25 @@ def build_groups(
     return graph, groups
 
 
-def _refuse_grouped_convolutions(model: nn.Module) -> None:
-    """Torch-Pruning slices a grouped convolution's inputs as if it had one group (an index error, or a wrong model),
-    so a model with one (RegNet, ResNeXt) is refused before anything is changed. Depthwise convolutions are fine."""
-    for name, module in model.named_modules():
+def grouped_convolution_units(group: tp.Group, names: dict[nn.Module, str]) -> CoupledUnits | None:
+    """Units for a group that reaches a grouped convolution (RegNet, ResNeXt), or None if it reaches none.
+
+    Every group of such a convolution must keep the same number of channels, and Torch-Pruning slices its inputs as
+    if all groups lost the same positions: so a unit is channel ``j`` of every one of its ``g`` groups (as attention
+    units are dimension ``j`` of every head), the same convolution groups keep, and widths stay multiples of ``g``.
+    Depthwise convolutions need nothing (they are coupled channel by channel)."""
+    size = len(group[0].idxs)
+    counts: set[int] = set()
+    for item in group.items:
+        module = item.dep.target.module
         if isinstance(module, nn.Conv2d) and 1 < module.groups < module.in_channels:
-            raise UserError(
-                f"layer {name!r} is a grouped convolution ({module.in_channels} inputs in {module.groups} groups), "
-                "which Torch-Pruning's channel removal does not support; only plain and depthwise convolutions can "
-                "be pruned"
-            )
+            if [int(i) for i in item.root_idxs] != list(range(size)) or size % module.groups:
+                raise UserError(
+                    f"layer {names[module]!r} is a grouped convolution ({module.groups} groups) whose channels do not "
+                    "map one to one to the pruned group's; it cannot be pruned"
+                )
+            counts.add(module.groups)
+    if not counts:
+        return None
+    per_group = size // math.lcm(*counts)
+    return CoupledUnits(torch.arange(size).view(-1, per_group).T.contiguous())

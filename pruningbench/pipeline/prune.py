@@ -25,7 +25,7 @@ import torch_pruning as tp
 from torch import nn
 
 from pruningbench.config import PruneConfig
-from pruningbench.errors import UserError
+from pruningbench.errors import UserError, first_line
 from pruningbench.methods.importance import Batch, Criterion
 from pruningbench.methods.importance.slices import layer_slices
 from pruningbench.metrics import count_macs, count_params
@@ -290,19 +290,23 @@ def prune_to_speedup(
     """
     if config.reconstruct != "none" and not calibration:
         raise ValueError(f"reconstruct={config.reconstruct!r} needs calibration batches")
-    original = copy.deepcopy(model) if config.reconstruct != "none" else None
+    original = copy.deepcopy(model)  # to refit consumers (reconstruct), or to say which group broke the model
     input_shape = tuple(example.shape[1:])
     macs_before, params_before, channels_before = count_macs(model, input_shape), count_params(model), layer_widths(model)
 
     started = time.perf_counter()
     plan = plan_pruning(model, criterion, example, config, calibration, latency)
     removed_outputs = remove_channels(model, plan.graph, plan.groups, plan.removal)
-    if original is not None:
+    if config.reconstruct != "none":
         reconstruct_consumers(original, model, calibration, removed_outputs, criterion.seed)
     prune_time = time.perf_counter() - started - plan.step_time
+    try:
+        macs_after = count_macs(model, input_shape)  # the pruned model's first forward pass
+    except Exception as error:  # noqa: BLE001 (whatever the broken model raises, the group that broke it is named)
+        raise _breaking_group(original, example, config, plan, error) from None
     return PruneOutcome(
         macs_before=macs_before,
-        macs_after=count_macs(model, input_shape),
+        macs_after=macs_after,
         params_before=params_before,
         params_after=count_params(model),
         step_time=plan.step_time,
@@ -311,3 +315,28 @@ def prune_to_speedup(
         channels_after=layer_widths(model),
         predicted_latency_speedup=plan.predicted_latency_speedup,
     )
+
+
+def _breaking_group(
+    original: nn.Module, example: torch.Tensor, config: PruneConfig, plan: PrunePlan, error: Exception
+) -> UserError:
+    """The error to show when the pruned model no longer runs: DepGraph did not see how some channels are used (an
+    op it does not trace, such as indexing channels by fixed positions). Each group's removal is tried alone on a
+    copy of the original, and the first that breaks it is named."""
+    empty = torch.tensor([], dtype=torch.long)
+    for index, (group, idxs) in enumerate(zip(plan.groups, plan.removal)):
+        if not len(idxs):
+            continue
+        alone = [idxs if i == index else empty for i in range(len(plan.removal))]
+        trial = pruned_copy(original, example, config, alone).eval()
+        try:
+            with torch.no_grad():
+                trial(example)
+        except Exception as cause:  # noqa: BLE001 (as above)
+            return UserError(
+                f"removing channels of layer {group.name!r} breaks the model ({type(cause).__name__}: "
+                f"{first_line(cause)}): Torch-Pruning's DepGraph does not follow how its channels are used; keep "
+                "that layer whole (ignored_layers) or make the op traceable. The model is left partly pruned"
+            )
+    return UserError(f"the pruned model no longer runs ({type(error).__name__}: {first_line(error)}); no single "
+                     "group's removal breaks it alone. The model is left partly pruned")

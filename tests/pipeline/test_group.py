@@ -3,6 +3,7 @@ from torch import nn
 
 from pruningbench.models import create_model
 from pruningbench.pipeline.group import build_groups, output_layers
+from pruningbench.pipeline.prune import remove_channels
 
 
 def test_classifier_is_an_output_layer_and_never_a_group_root():
@@ -47,3 +48,31 @@ def test_yolov8m_groups_are_the_same_on_every_build():
     example = torch.zeros(1, 3, 64, 64)
     builds = [[(g.name, g.size) for g in build_groups(model, example)[1]] for _ in range(3)]
     assert builds[0] == builds[1] == builds[2] and ("model.22.cv3.0.1.conv", 192) in builds[0]
+
+
+def _grouped_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 12, 1), nn.ReLU(), nn.Conv2d(12, 12, 3, padding=1, groups=3), nn.ReLU(), nn.Conv2d(12, 5, 1)
+    ).eval()
+
+
+def test_a_grouped_convolution_loses_the_same_positions_in_every_group_and_computes_what_masking_would():
+    model = _grouped_net()
+    example = torch.randn(2, 3, 6, 6)
+    graph, groups = build_groups(model, example)
+    first = next(g for g in groups if g.root is model[0])  # model[0]'s outputs = the grouped conv's inputs
+    assert first.units.tolist() == [[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, 11]]  # channel j of each of 3 groups
+    removed = first.units[[1, 3]].flatten().sort().values  # positions 1 and 3 of every group
+    with torch.no_grad():  # the original with those channels zeroed
+        expected = model[4](model[3](model[2](model[1](model[0](example)) * _keep_mask(12, removed))))
+    remove_channels(model, graph, groups, [removed if g is first else torch.tensor([], dtype=torch.long) for g in groups])
+    assert model[2].in_channels == 6 and model[2].groups == 3 and model[2].weight.shape == (12, 2, 3, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(model(example), expected)
+
+
+def _keep_mask(channels: int, removed: torch.Tensor) -> torch.Tensor:
+    mask = torch.ones(1, channels, 1, 1)
+    mask[:, removed] = 0
+    return mask
