@@ -145,11 +145,14 @@ class Recipe(_Strict):
     cutmix: float = Field(default=0.0, ge=0.0)  # Beta(alpha, alpha) of CutMix; with mixup, one of them per batch
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype (fp16 with a gradient scaler; CUDA only)
     channels_last: bool = False  # NHWC weights (set after pruning, before finetuning) and inputs
+    nproc: int = Field(default=1, ge=1)  # data-parallel processes (torchrun); batch_size stays the global batch
 
     @model_validator(mode="after")
     def _even_batches_for_mixing(self) -> Recipe:
         if (self.mixup or self.cutmix) and self.batch_size % 2:
             raise ValueError(f"mixup/cutmix pair the images of a batch: they need an even batch_size, not {self.batch_size}")
+        if self.batch_size % self.nproc:
+            raise ValueError(f"batch_size {self.batch_size} (the global batch) is not divisible by nproc {self.nproc}")
         return self
 
 
@@ -332,10 +335,16 @@ class ConfigError(UserError):
 
 
 def parse_config(data: Any, source: str = "config", overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Validate a config mapping; ``overrides`` maps dotted keys (``prune.speedup``) to values set on top."""
+    """Validate a config mapping; ``overrides`` maps dotted keys (``prune.speedup``) to values set on top (``nproc``:
+    every training stage's)."""
     if not isinstance(data, dict):
         raise UserError(f"{source}: expected a mapping of config keys, got {type(data).__name__}")
     for dotted, value in (overrides or {}).items():
+        if dotted == "nproc":  # every training stage of the config at once (--nproc)
+            for stage in ("base_training", "sparsify", "finetune"):
+                if isinstance(data.get(stage), dict):
+                    data[stage]["nproc"] = value
+            continue
         _set_dotted(data, dotted, value)
     try:
         return RunConfig.model_validate(data)

@@ -14,7 +14,7 @@ from pruningbench.errors import UserError
 from pruningbench.registry import share_plugin
 from pruningbench.store import ResultStore, default_url
 
-__all__ = ["cli", "console", "errors", "ResultsDir", "DbUrl", "Settings", "open_store", "overrides", "split"]
+__all__ = ["cli", "console", "errors", "ResultsDir", "DbUrl", "Nproc", "Settings", "open_store", "overrides", "split"]
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help="Benchmark structural pruning methods.")
 
@@ -39,6 +39,10 @@ errors = Console(stderr=True)
 ResultsDir = Annotated[Path, typer.Option("--results-dir", help="Where the store, caches and models live.")]
 DbUrl = Annotated[
     Optional[str], typer.Option("--db-url", envvar="PRUNINGBENCH_DB_URL", help="SQLAlchemy URL (default: SQLite).")
+]
+Nproc = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="Data-parallel processes (torchrun) for every training stage; batch sizes stay global."),
 ]
 Settings = Annotated[
     Optional[list[str]],

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from pruningbench.checkpoint import load_pruned, pruned_input_shape
-from pruningbench.cli.common import DbUrl, ResultsDir, Settings, cli, console, errors, open_store, overrides, split
+from pruningbench.cli.common import DbUrl, Nproc, ResultsDir, Settings, cli, console, errors, open_store, overrides, split
 from pruningbench.config import RunConfig, load_config, load_preset, parse_config, preset_names
 from pruningbench.data import DATASETS
 from pruningbench.deploy import FORMATS as DEPLOY_FORMATS
@@ -47,6 +47,7 @@ def run(
     results_dir: ResultsDir = Path("results"),
     db_url: DbUrl = None,
     force: Annotated[bool, typer.Option(help="Run again even if this config is stored.")] = False,
+    nproc: Nproc = None,
 ) -> None:
     """Run one pruning experiment and store its result."""
     if (config is None) == (preset is None):
@@ -56,6 +57,7 @@ def run(
         **{"method.importance": importance, "method.regularizer": regularizer},
         **{"prune.speedup": speedup, "prune.scope": scope, "seed": seed},
         **{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir)},
+        nproc=nproc,
     )
     run_config = load_config(config, changes) if config else load_preset(preset, changes)
     record = run_experiment(run_config, open_store(results_dir, db_url), force=force)
@@ -78,10 +80,13 @@ def bench(
     priority: Annotated[int, typer.Option(help="Queue priority of these runs (higher first).")] = 0,
     results_dir: ResultsDir = Path("results"),
     db_url: DbUrl = None,
+    nproc: Nproc = None,
 ) -> None:
     """Run a whole suite (skipping runs already stored) and print its leaderboards."""
     changes = overrides(
-        settings, **{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir.resolve())}
+        settings,
+        **{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir.resolve())},
+        nproc=nproc,
     )
     loaded = load_suite(suite)
     configs = loaded.expand(

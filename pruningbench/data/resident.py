@@ -33,12 +33,30 @@ class ResidentData:
     flip: bool = False  # RandomHorizontalFlip() on the training split
 
 
+def shard_of(batch: torch.Tensor, shard: tuple[int, int]) -> torch.Tensor | None:
+    """Rank ``shard[0]``'s even slice of one global batch (of indices or images), or None for a last batch too small
+    to give every one of the ``shard[1]`` processes a sample (data-parallel ranks must all take the same steps)."""
+    rank, world = shard
+    if len(batch) < world:
+        return None
+    return batch[rank * len(batch) // world : (rank + 1) * len(batch) // world]
+
+
 class ResidentLoader:
     """Batches of one split on ``device``: shuffled and augmented for training, in order and plain for testing."""
 
     def __init__(
-        self, data: ResidentData, train: bool, batch_size: int, device: torch.device, drop_last: bool = False
+        self,
+        data: ResidentData,
+        train: bool,
+        batch_size: int,
+        device: torch.device,
+        drop_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
+        """``shard`` = (rank, world size) of data-parallel training: every process draws the same global batches of
+        ``batch_size`` and augments them the same way, then keeps its own slice, so ``world`` processes together see
+        exactly what one process would."""
         images, labels = (data.train_images, data.train_labels) if train else (data.test_images, data.test_labels)
         self.images, self.labels = images.to(device), labels.to(device)
         self.train, self.batch_size, self.drop_last = train, batch_size, drop_last
@@ -48,10 +66,14 @@ class ResidentLoader:
         self.mean = torch.tensor(data.mean, device=device).view(shape) * 255
         self.scale = 1.0 / (torch.tensor(data.std, device=device).view(shape) * 255)
         self.generator = torch.Generator(device=device).manual_seed(0)  # the training loop seeds it per epoch
+        self.shard, self.world = shard, shard[1]
 
     def __len__(self) -> int:
         count = len(self.labels)
-        return count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+        batches = count // self.batch_size if self.drop_last else -(-count // self.batch_size)
+        if batches * self.batch_size > count and count % self.batch_size < self.world:
+            batches -= 1  # a last batch too small to give every data-parallel process a sample
+        return batches
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         count = len(self.labels)
@@ -63,7 +85,10 @@ class ResidentLoader:
         )
         for batch in range(len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            yield self.augment(self.images[index]), self.labels[index]
+            images, labels = self.augment(self.images[index]), self.labels[index]
+            if self.world > 1:
+                images, labels = shard_of(images, self.shard), shard_of(labels, self.shard)
+            yield images, labels  # type: ignore[misc]
 
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         """Crop, flip and normalize a uint8 batch (float32 out)."""

@@ -50,6 +50,8 @@ class DetectionWorkload(Workload):
 
     def __init__(self, data: DetectionData, config: RunConfig, device: torch.device) -> None:
         os.environ.setdefault("YOLO_OFFLINE", "1")
+        if any(recipe is not None and recipe.nproc > 1 for recipe in (config.base_training, config.sparsify, config.finetune)):
+            raise UserError("nproc > 1 is not supported for detection tasks yet (ultralytics' trainer runs them)")
         self.data, self.device = data, device
         self.num_classes, self.input_shape = data.num_classes, data.input_shape
         self.model_yaml = f"{config.task.model}.yaml"

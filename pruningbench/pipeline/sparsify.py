@@ -23,7 +23,7 @@ from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.pipeline.prune import plan_pruning
 from pruningbench.pipeline.workload import Workload
 
-__all__ = ["sparse_cache_path", "sparsify"]
+__all__ = ["regularizer_context", "sparse_cache_path", "sparsify"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _build(
     """Train ``model`` under ``regularizer`` (resuming from the last epoch checkpoint) and cache the result."""
     started = time.perf_counter()
     example = torch.zeros(1, *workload.input_shape, device=device)  # for tracing only
-    regularizer.attach(_context(model, config, example, regularizer, calibration))
+    regularizer.attach(regularizer_context(model, config, example, regularizer, calibration))
     marking_time = time.perf_counter() - started
     partial = cache.with_suffix(".partial.pt")
     if partial.is_file():
@@ -78,7 +78,7 @@ def _build(
     log.info("sparsify: done in %.1f s, cached at %s", reg_time, cache)
 
 
-def _context(
+def regularizer_context(
     model: nn.Module, config: RunConfig, example: torch.Tensor, regularizer: Regularizer, calibration: list[Batch] | None
 ) -> SparsifyContext:
     """The groups to regularize and, for a regularizer that needs them, the channels the run will prune."""

@@ -26,7 +26,7 @@ from pruningbench.methods.regularizers import Regularizer
 from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.seeding import seed_everything
 
-__all__ = ["train"]
+__all__ = ["data_parallel_rank", "train"]
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -103,13 +103,16 @@ def train(
     started = time.perf_counter()
     if recipe.channels_last:  # after pruning (Torch-Pruning's new weights are contiguous), before the optimizer steps
         model.to(memory_format=torch.channels_last)
+    lead = data_parallel_rank() == 0  # the process that reports progress and writes checkpoints
+    forward = _data_parallel(model, device) if data_parallel_rank() is not None else model
     mixing = _mixing(recipe, num_classes)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing) if mixing is None else SoftTargetCrossEntropy()
     model.train()
     hooks = current_hooks()
     for epoch in range(start_epoch, recipe.epochs):
         _seed_epoch(loader, seed, epoch)
-        progress = tqdm(loader, desc=f"{desc} {epoch + 1}/{recipe.epochs}", leave=False, mininterval=1.0)
+        quiet = {} if lead else {"disable": True}  # one progress bar for all data-parallel processes
+        progress = tqdm(loader, desc=f"{desc} {epoch + 1}/{recipe.epochs}", leave=False, mininterval=1.0, **quiet)
         for step, (images, labels) in enumerate(progress):
             hooks.progress(desc, epoch + 1, recipe.epochs, (epoch + step / len(loader)) / recipe.epochs)
             images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
@@ -118,7 +121,7 @@ def train(
             if mixing is not None:  # soft targets, label smoothing included
                 images, labels = mixing(images, labels)
             with precision.autocast():
-                loss = loss_fn(model(images), labels)
+                loss = loss_fn(forward(images), labels)
             optimizer.zero_grad(set_to_none=True)
             precision.scaler.scale(loss).backward()
             if regularizer is not None:
@@ -130,7 +133,7 @@ def train(
             progress.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if regularizer is not None:
             regularizer.epoch_end()
-        if checkpoint is not None:
+        if checkpoint is not None and lead:
             atomic_save({
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -141,6 +144,21 @@ def train(
                 "seconds": earlier_seconds + time.perf_counter() - started,
             }, checkpoint)
     return earlier_seconds + time.perf_counter() - started
+
+
+def data_parallel_rank() -> int | None:
+    """This process's rank in data-parallel training (under torchrun), or None when training alone."""
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    return torch.distributed.get_rank() if distributed else None
+
+
+def _data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model`` for the forward pass of data-parallel training: gradients averaged over the processes (DDP), and on
+    GPUs BatchNorm statistics over the global batch (SyncBatchNorm; on CPU each process normalizes its own slice).
+    Parameters and buffers stay ``model``'s own, so the optimizer, regularizer and checkpoints use ``model``."""
+    if device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 class _Precision:

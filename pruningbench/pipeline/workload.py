@@ -21,7 +21,8 @@ from pruningbench.methods.importance import Batch
 from pruningbench.methods.regularizers import Regularizer
 from pruningbench.metrics import evaluate_topk
 from pruningbench.pipeline.calibration import calibration_batches
-from pruningbench.pipeline.train import train
+from pruningbench.execution.distributed import check_devices, train_distributed
+from pruningbench.pipeline.train import data_parallel_rank, train
 
 __all__ = ["ClassificationWorkload", "Workload", "workload_for"]
 
@@ -53,7 +54,10 @@ class ClassificationWorkload(Workload):
     metric = "top1"
 
     def __init__(self, data: DataSplits, config: RunConfig, device: torch.device) -> None:
-        self.data, self.device = data, device
+        self.data, self.device, self.config = data, device, config
+        for recipe in (config.base_training, config.sparsify, config.finetune):
+            if recipe is not None:
+                check_devices(recipe.nproc, device)
         self.workers, self.eval_batch_size = config.task.workers, config.eval_batch_size
         self.num_classes, self.input_shape = data.num_classes, data.input_shape
         wanted = config.task.data_on_device
@@ -64,12 +68,19 @@ class ClassificationWorkload(Workload):
 
     def train(self, model: nn.Module, recipe: Recipe, seed: int, desc: str,
               regularizer: Regularizer | None = None, checkpoint: Path | None = None) -> float:
+        rank = data_parallel_rank()
+        if recipe.nproc > 1 and rank is None:  # this stage runs in torchrun processes, which come back here
+            return train_distributed(
+                model, self.config, recipe, seed, desc, self.device, self.input_shape, self.num_classes,
+                regularized=regularizer is not None, checkpoint=checkpoint,
+            )
+        shard = (0, 1) if rank is None else (rank, torch.distributed.get_world_size())
         mixing = bool(recipe.mixup or recipe.cutmix)  # pairs images within a batch: every batch full (timm does too)
         loader: Iterable = (
-            ResidentLoader(self.resident, True, recipe.batch_size, self.device, drop_last=mixing)
+            ResidentLoader(self.resident, True, recipe.batch_size, self.device, drop_last=mixing, shard=shard)
             if self.resident is not None
             else make_loader(self.data.train, recipe.batch_size, shuffle=True, seed=seed, workers=self.workers,
-                             drop_last=mixing)
+                             drop_last=mixing, shard=shard)
         )
         return train(model, loader, recipe, self.device, desc=desc, seed=seed, regularizer=regularizer,
                      checkpoint=checkpoint, num_classes=self.num_classes)
