@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # tests/plugin_package: an example plug-in installed as a user's would be (its entry points are tested)
 $(STAMP): pyproject.toml tests/plugin_package/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,postgres,onnx,docs]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,postgres,onnx,docs,ray]"
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e tests/plugin_package
 	touch $(STAMP)
 

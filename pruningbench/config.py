@@ -165,6 +165,14 @@ class SparsifyConfig(Recipe):
     reg_ceiling: float = Field(default=1.0, gt=0.0)  # GrowingReg: lambda stops growing here
 
 
+class ResourcesConfig(_Strict):
+    """What one run asks of a cluster node (``bench --executor ray``); not part of the run's identity."""
+
+    cpus: float = Field(default=1.0, gt=0.0)
+    gpus: float = Field(default=1.0, ge=0.0)  # a fraction shares a GPU between small runs; 0 (or no GPU): CPU only
+    memory_gb: float | None = Field(default=None, gt=0.0)  # RAM reserved on the node (None: no reservation)
+
+
 class RunConfig(_Strict):
     """One pruning experiment, end to end."""
 
@@ -176,6 +184,7 @@ class RunConfig(_Strict):
     sparsify: SparsifyConfig | None = None  # required when method.regularizer is set, ignored otherwise
     calibration: CalibrationConfig = CalibrationConfig()
     latency: LatencyConfig = LatencyConfig()
+    resources: ResourcesConfig = ResourcesConfig()
     seed: int = Field(default=0, ge=0)
     base_seed: int = Field(default=0, ge=0)  # seeds base training, shared by all runs so they prune the same model
     eval_batch_size: int = Field(default=256, gt=0)
@@ -232,6 +241,7 @@ class RunConfig(_Strict):
         """Identity of the experiment: a hash of everything that determines its result (not paths or device)."""
         excluded: dict[str, Any] = {
             "results_dir": True, "device": True, "deterministic": True, "latency": True, "plugins": True,
+            "resources": True,
             "task": {"data_root", "workers", "data_on_device"},
         }
         if self.prune.target == "latency":  # how many channels go depends on where and how latency is measured

@@ -81,8 +81,13 @@ def bench(
     results_dir: ResultsDir = Path("results"),
     db_url: DbUrl = None,
     nproc: Nproc = None,
+    executor: Annotated[
+        str, typer.Option(help="local (this machine: inline or --jobs workers) or ray (a Ray cluster: RAY_ADDRESS).")
+    ] = "local",
 ) -> None:
     """Run a whole suite (skipping runs already stored) and print its leaderboards."""
+    if executor not in ("local", "ray"):
+        raise UserError(f"--executor {executor!r}: expected local or ray")
     changes = overrides(
         settings,
         **{"task.data_root": str(data_root) if data_root else None, "results_dir": str(results_dir.resolve())},
@@ -101,7 +106,12 @@ def bench(
         return
     if loaded.note:
         console.print(f"[bold]note:[/bold] {loaded.note}")
-    failed = _run_parallel(pending, store, jobs, results_dir) if jobs > 1 and pending else _run_inline(configs, store)
+    if executor == "ray":
+        failed = _run_on_ray(pending, store, results_dir) if pending else 0
+    elif jobs > 1 and pending:
+        failed = _run_parallel(pending, store, jobs, results_dir)
+    else:
+        failed = _run_inline(configs, store)
     records = store.records([config.run_key() for config in configs])
     _print_boards(build_boards(records))
     if loaded.note:
@@ -143,6 +153,23 @@ def _run_parallel(configs: list[RunConfig], store: ResultStore, jobs: int, resul
         + (f", {len(failed)} runs not done" if failed else "")
     )
     return len(failed)
+
+
+def _run_on_ray(configs: list[RunConfig], store: ResultStore, results_dir: Path) -> int:
+    """Run ``configs`` as Ray tasks (see :mod:`pruningbench.execution.cluster`); how many failed, each named."""
+    try:
+        from pruningbench.execution.cluster import run_on_ray
+    except ImportError:
+        raise UserError("--executor ray needs Ray: pip install 'pruningbench[ray]'") from None
+    started = time.perf_counter()
+    outcome = run_on_ray(configs, store, results_dir, console)
+    for label, reason in outcome.failures.items():
+        errors.print(f"failed: {label}: {reason}", highlight=False, soft_wrap=True)
+    console.print(
+        f"suite on Ray: done in {format_duration(time.perf_counter() - started)}, {len(outcome.records)} runs stored"
+        + (f", {len(outcome.failures)} failed" if outcome.failures else "")
+    )
+    return len(outcome.failures)
 
 
 @cli.command()

@@ -27,7 +27,7 @@ from pruningbench.errors import UserError
 from pruningbench.seeding import configure_determinism, seed_everything
 from pruningbench.store import ResultStore
 
-__all__ = ["run_experiment", "resolve_device"]
+__all__ = ["execute_run", "run_experiment", "resolve_device"]
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,26 @@ def resolve_device(name: str) -> torch.device:
 
 def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -> RunRecord:
     """Run one experiment and store its record; a run already stored is returned as is unless ``force``."""
-    run_key = config.run_key()
-    if not force and (stored := store.find(run_key)) is not None:
+    if not force and (stored := store.find(config.run_key())) is not None:
         log.info("already stored as run %s (use --force to run again)", stored.run_id[:8])
         return stored
+    record = execute_run(config)
+    store.add(record)
+    if record.predicted_latency_ratio is not None:
+        log.info("latency target %gx: table predicted %.3fx, measured %.3fx [%.3f-%.3f]", config.prune.speedup,
+                 record.predicted_latency_ratio, record.latency_ratio, *(record.latency_ratio_ci or (0.0, 0.0)))
+    log.info(
+        "done: %.2f%% → %.2f%% (Δ %+.2f), %.3fx MACs, %.2fx measured latency, run %s",
+        record.base_metric, record.pruned_metric, record.delta, record.achieved_speedup, record.latency_speedup,
+        record.run_id[:8],
+    )
+    return record
+
+
+def execute_run(config: RunConfig) -> RunRecord:
+    """Run the four stages of one experiment and return its record, unstored (the pruned model is saved under the
+    results directory): what a cluster task does, handing the record to the one process that writes the store."""
+    run_key = config.run_key()
     hooks = current_hooks()
     hooks.progress("load data")
     device = resolve_device(config.device)
@@ -139,13 +155,5 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
         config=config.model_dump(mode="json"),
         versions=library_versions() | {f"plugin {key}": origin for key, origin in config.plugin_origins().items()},
         model_path=model_path,
-    )
-    store.add(record)
-    if record.predicted_latency_ratio is not None:
-        log.info("latency target %gx: table predicted %.3fx, measured %.3fx [%.3f-%.3f]", config.prune.speedup,
-                 record.predicted_latency_ratio, shown.speedup, shown.low, shown.high)
-    log.info(
-        "done: %.2f%% → %.2f%% (Δ %+.2f), %.3fx MACs, %.2fx measured latency, run %s",
-        base.metric, pruned_metric, record.delta, record.achieved_speedup, record.latency_speedup, run_id[:8],
     )
     return record

@@ -46,6 +46,9 @@ SERVER_ONLY = {
     "results_dir",
     "device",
     "plugins",  # code the server would import: plug-ins are installed on the server, never sent in a form
+    "resources.cpus",  # what a run asks of a Ray cluster node: workers of the platform's queue do not use them
+    "resources.gpus",
+    "resources.memory_gb",
 }
 # Fields that take a comma-separated list: the task is the grid over them (as a suite is).
 GRID_FIELDS = ("method.importance", "prune.speedup", "seed")
