@@ -22,7 +22,6 @@ from sqlalchemy.exc import OperationalError
 from pruningbench.errors import UserError, first_line
 from pruningbench.execution.child import run_task
 from pruningbench.execution.queue import Task, TaskQueue
-from pruningbench.registry import plugin_modules
 from pruningbench.store import Database
 
 __all__ = ["Worker", "WorkerSettings", "parse_gpus"]
@@ -81,9 +80,9 @@ class Worker:
         # Runs fork from a server process that has imported the pipeline once (seconds of imports saved per run) and
         # has never touched CUDA, so each run still starts CUDA fresh with only its own GPU visible.
         self._context = multiprocessing.get_context("forkserver")
-        modules = [name for name in plugin_modules() if not name.endswith(".py")]  # files load in each run
-        preload = ["pruningbench.execution.child", "pruningbench.pipeline", *modules]
-        self._context.set_forkserver_preload(preload)
+        # Plug-ins are not preloaded: each run loads them itself (load_plugins), recording where their components
+        # come from, which is part of the runs' identity.
+        self._context.set_forkserver_preload(["pruningbench.execution.child", "pruningbench.pipeline"])
 
     def run(self) -> int:
         """Work until told to stop (or idle / out of runs, as set); the number of tasks claimed."""
