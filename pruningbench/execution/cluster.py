@@ -91,18 +91,27 @@ def _reachable(address: str) -> None:
 
 
 def _check_shared(ray: Any, results_dir: Path) -> None:
-    """Refuse a results directory the workers do not share with the driver (they would cache and save elsewhere)."""
+    """Refuse a results directory that some node does not share with the driver (its tasks would cache and save
+    elsewhere): a task pinned to every alive node writes a marker there, and the driver must see them all."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     results_dir.mkdir(parents=True, exist_ok=True)
-    marker = results_dir / f".ray-check-{uuid.uuid4().hex}"
-    ray.get(ray.remote(num_cpus=0)(_write_marker).remote(str(marker)))
+    nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
+    markers = [results_dir / f".ray-check-{uuid.uuid4().hex}" for _ in nodes]
+    write = ray.remote(num_cpus=0)(_write_marker)
+    ray.get([
+        write.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(str(marker))
+        for node, marker in zip(nodes, markers)
+    ])  # fmt: skip
     try:
-        if not marker.is_file():
+        if not all(marker.is_file() for marker in markers):
             raise UserError(
                 f"--results-dir {str(results_dir)!r} is not shared with the Ray workers (a file a worker wrote there "
                 "is not visible here): put it on a file system every node mounts at the same path"
             )
     finally:
-        marker.unlink(missing_ok=True)
+        for marker in markers:
+            marker.unlink(missing_ok=True)
 
 
 def _write_marker(path: str) -> None:

@@ -103,7 +103,7 @@ def train(
     started = time.perf_counter()
     if recipe.channels_last:  # after pruning (Torch-Pruning's new weights are contiguous), before the optimizer steps
         model.to(memory_format=torch.channels_last)
-    lead = data_parallel_rank() == 0  # the process that reports progress and writes checkpoints
+    lead = data_parallel_rank() in (None, 0)  # the process that reports progress and writes checkpoints
     forward = _data_parallel(model, device) if data_parallel_rank() is not None else model
     mixing = _mixing(recipe, num_classes)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing) if mixing is None else SoftTargetCrossEntropy()

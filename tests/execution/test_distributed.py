@@ -13,6 +13,7 @@ import pruningbench.pipeline as pipeline
 from pruningbench.checkpoint import load_pruned
 from pruningbench.errors import UserError
 from pruningbench.models import create_model
+from pruningbench.pipeline.hooks import RunHooks, using_hooks
 from pruningbench.pipeline.workload import workload_for
 from pruningbench.store import ResultStore
 
@@ -34,6 +35,31 @@ def test_two_processes_train_the_weights_one_process_trains_with_the_same_global
         torch.testing.assert_close(b, a, atol=1e-4, rtol=0, msg=name)
         changed |= not torch.equal(a, create_model("tiny_convnet_nobn", 10, 1).state_dict()[name])
     assert changed
+
+
+class _StopAtEpochTwo(RunHooks):
+    def progress(self, stage: str, epoch: int | None = None, epochs: int | None = None, fraction: float = 0.0) -> None:
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+
+def test_a_stage_interrupted_alone_resumes_under_torchrun_from_its_checkpoint(tiny_config, tmp_path):
+    config = tiny_config(**{"task.model": "tiny_convnet_nobn", "task.data_on_device": True})
+    workload = workload_for(config, CPU)
+    recipe = config.finetune.model_copy(update={"epochs": 2, "batch_size": 64})
+    torch.manual_seed(0)
+    start = create_model("tiny_convnet_nobn", num_classes=10, in_channels=1)
+    uninterrupted, interrupted = copy.deepcopy(start), copy.deepcopy(start)
+    workload.train(uninterrupted, recipe, seed=1, desc="uninterrupted")
+    checkpoint = tmp_path / "stage.partial.pt"
+    with using_hooks(_StopAtEpochTwo()), pytest.raises(KeyboardInterrupt):
+        workload.train(interrupted, recipe, seed=1, desc="interrupted", checkpoint=checkpoint)
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 1
+    resumed = copy.deepcopy(start)
+    workload.train(resumed, recipe.model_copy(update={"nproc": 2}), seed=1, desc="resumed", checkpoint=checkpoint)
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 2  # rank 0 wrote the last epoch
+    for (name, expected), got in zip(uninterrupted.state_dict().items(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-4, rtol=0, msg=name)
 
 
 def test_a_run_with_nproc_2_is_stored_and_its_pruned_model_reloads(tiny_config):
