@@ -1,6 +1,9 @@
 """Building blocks for tests that need result records without running the pipeline."""
 
 from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
 
 from pruningbench.record import RunRecord
 
@@ -45,3 +48,30 @@ def make_record(importance: str = "MagnitudeL2", pruned: float = 70.0, **fields)
     )
     values.update(fields)
     return RunRecord(**values)
+
+
+def serial_records(configs: list, results_dir: Path) -> list[RunRecord]:
+    """``configs`` run one after another in this process with one torch thread, as a one-thread worker runs them
+    (CPU results depend on the thread count)."""
+    from pruningbench.pipeline import run_experiment
+    from pruningbench.store import ResultStore
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [run_experiment(config, ResultStore.in_dir(results_dir)) for config in configs]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def assert_same_results(stored: list[RunRecord], serial: list[RunRecord]) -> None:
+    """``stored`` (from workers or a cluster) are the runs of ``serial``, with the same results."""
+    by_key = {record.run_key: record for record in stored}
+    assert sorted(by_key) == sorted(record.run_key for record in serial)
+    for expected in serial:
+        got = by_key[expected.run_key]
+        assert (got.base_metric, got.pruned_metric_before_finetune, got.pruned_metric, got.achieved_speedup) == (
+            expected.base_metric, expected.pruned_metric_before_finetune, expected.pruned_metric,
+            expected.achieved_speedup,
+        )
+        assert got.channels_after == expected.channels_after

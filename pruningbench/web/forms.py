@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel
 
 from pruningbench.config import ConfigError, RunConfig, config_fields, load_preset
 from pruningbench.data import DATASETS

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-from pruningbench.pipeline import run_experiment
 from pruningbench.store import ResultStore
 from pruningbench.suite import load_suite
+from tests.helpers import assert_same_results, serial_records
 
 ROOT = Path(__file__).parents[2]
 
@@ -37,22 +36,9 @@ def cluster_suite(tmp_path_factory):
 def test_a_six_run_suite_on_the_cluster_stores_what_a_serial_run_stores(cluster_suite, tmp_path):
     out, work = cluster_suite
     assert out["returncode"] == 0, out["stderr"][-3000:]
-    clustered = {record.run_key: record for record in ResultStore.in_dir(work / "results").records()}
     configs = load_suite(str(work / "suite.yaml")).expand({"results_dir": str(tmp_path / "serial")})
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each 1-CPU node's runs: CPU results depend on the thread count
-    try:
-        serial = [run_experiment(config, ResultStore.in_dir(tmp_path / "serial")) for config in configs]
-    finally:
-        torch.set_num_threads(threads)
-    assert sorted(clustered) == sorted(record.run_key for record in serial)
-    for expected in serial:
-        got = clustered[expected.run_key]
-        assert (got.base_metric, got.pruned_metric_before_finetune, got.pruned_metric, got.achieved_speedup) == (
-            expected.base_metric, expected.pruned_metric_before_finetune, expected.pruned_metric,
-            expected.achieved_speedup,
-        )
-        assert got.channels_after == expected.channels_after
+    # each node has 1 CPU, so its runs used one thread
+    assert_same_results(ResultStore.in_dir(work / "results").records(), serial_records(configs, tmp_path / "serial"))
 
 
 def test_killing_a_worker_node_mid_suite_still_stores_every_run_once_and_trains_the_base_once(cluster_suite):

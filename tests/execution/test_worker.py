@@ -8,11 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from pruningbench.execution.queue import TaskQueue
-from pruningbench.pipeline import run_experiment
 from pruningbench.store import ResultStore
+from tests.helpers import assert_same_results, serial_records
 
 SUITE = [
     ("MagnitudeL1", None, 2.0),
@@ -94,29 +93,13 @@ def test_three_workers_run_a_suite_as_a_serial_run_would_and_build_shared_stages
         assert worker.wait(timeout=600) == 0
     tasks = TaskQueue(store.database).tasks()
     assert {task.state for task in tasks} == {"done"}, [(task.id, task.state, task.error) for task in tasks]
-    parallel = {record.run_key: record for record in store.records()}
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each worker's runs: CPU results depend on the thread count
-    try:
-        serial_store = ResultStore.in_dir(tmp_path / "serial")
-        serial = [run_experiment(config, serial_store) for config in _suite(tiny_config, tmp_path / "serial")]
-    finally:
-        torch.set_num_threads(threads)
-    assert sorted(parallel) == sorted(record.run_key for record in serial)
-    for expected in serial:
-        got = parallel[expected.run_key]
-        assert (got.base_metric, got.pruned_metric_before_finetune, got.pruned_metric, got.achieved_speedup) == (
-            expected.base_metric,
-            expected.pruned_metric_before_finetune,
-            expected.pruned_metric,
-            expected.achieved_speedup,
-        )
-        assert got.channels_after == expected.channels_after
+    parallel = store.records()
+    serial = serial_records(_suite(tiny_config, tmp_path / "serial"), tmp_path / "serial")  # as each worker's runs
+    assert_same_results(parallel, serial)
     text = "".join(log.read_text() for log in logs)
     assert text.count("base model: training") == 1  # trained by one run; the other five waited, then loaded it
     assert text.count("sparsify: GroupNorm for") == 1
-    assert len({record.base_train_time for record in parallel.values()}) == 1
+    assert len({record.base_train_time for record in parallel}) == 1
 
 
 def test_a_killed_worker_s_task_is_requeued_and_every_run_is_stored_once(tiny_config, tmp_path, start_worker):

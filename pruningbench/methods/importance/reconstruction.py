@@ -14,7 +14,6 @@ from __future__ import annotations
 from abc import abstractmethod
 
 import torch
-import torch.nn.functional as F
 import torch_pruning as tp
 from torch import nn
 
