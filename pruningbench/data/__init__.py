@@ -10,7 +10,7 @@ from typing import Protocol
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from pruningbench.data.resident import ResidentData, shard_of
+from pruningbench.data.resident import ResidentData, batch_count, shard_of
 from pruningbench.errors import UserError
 from pruningbench.registry import Registry, import_submodules
 
@@ -83,9 +83,7 @@ class _ShardBatches(Sampler[list[int]]):
         generator: torch.Generator,
     ) -> None:
         self.count, self.batch_size, self.shard, self.shuffle, self.generator = count, batch_size, shard, shuffle, generator
-        self.batches = count // batch_size if drop_last else -(-count // batch_size)
-        if self.batches * batch_size > count and count % batch_size < shard[1]:
-            self.batches -= 1  # the last batch cannot be shared
+        self.batches = batch_count(count, batch_size, drop_last, shard[1])
 
     def __len__(self) -> int:
         return self.batches

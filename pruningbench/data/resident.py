@@ -42,6 +42,15 @@ def shard_of(batch: torch.Tensor, shard: tuple[int, int]) -> torch.Tensor | None
     return batch[rank * len(batch) // world : (rank + 1) * len(batch) // world]
 
 
+def batch_count(count: int, batch_size: int, drop_last: bool, world: int = 1) -> int:
+    """Batches of ``batch_size`` in ``count`` samples; a last batch too small to give every one of ``world``
+    data-parallel processes a sample is left out (see :func:`shard_of`)."""
+    batches = count // batch_size if drop_last else -(-count // batch_size)
+    if batches * batch_size > count and count % batch_size < world:
+        batches -= 1
+    return batches
+
+
 class ResidentLoader:
     """Batches of one split on ``device``: shuffled and augmented for training, in order and plain for testing."""
 
@@ -69,11 +78,7 @@ class ResidentLoader:
         self.shard, self.world = shard, shard[1]
 
     def __len__(self) -> int:
-        count = len(self.labels)
-        batches = count // self.batch_size if self.drop_last else -(-count // self.batch_size)
-        if batches * self.batch_size > count and count % self.batch_size < self.world:
-            batches -= 1  # a last batch too small to give every data-parallel process a sample
-        return batches
+        return batch_count(len(self.labels), self.batch_size, self.drop_last, self.world)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         count = len(self.labels)

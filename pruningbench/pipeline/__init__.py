@@ -94,7 +94,7 @@ def execute_run(config: RunConfig) -> RunRecord:
     if config.prune.target == "latency":
         table_dir = config.results_dir / "cache" / "latency"
         aim = LatencyAim(latency.engines[0], timing, table_dir, latency.warmup, latency.repeats, config.seed)
-    outcome = prune_to_speedup(model, criterion, example, config.prune, calibration, aim)
+    outcome = prune_to_speedup(model, criterion, example, config.prune, calibration, aim, original=unpruned)
     hooks.progress("evaluate")
     before_finetune = workload.evaluate(model, desc="pruned evaluation")[workload.metric]
     finetune_time = workload.train(model, config.finetune, config.seed, desc="finetune")

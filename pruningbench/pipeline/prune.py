@@ -281,16 +281,19 @@ def prune_to_speedup(
     config: PruneConfig,
     calibration: list[Batch] | None = None,
     latency: LatencyAim | None = None,
+    original: nn.Module | None = None,
 ) -> PruneOutcome:
     """Prune ``model`` in place to ``config.speedup`` x fewer MACs (or x less measured latency, with ``latency``)
     using ``criterion``'s scores.
 
     ``calibration`` batches are required by data-driven criteria (``criterion.calibrated``) and by
     ``config.reconstruct == "least_squares"``, which refits the layers that lost inputs (time counted as prune time).
+    ``original``: an unpruned copy the caller keeps anyway (read, never changed); else one is made here.
     """
     if config.reconstruct != "none" and not calibration:
         raise ValueError(f"reconstruct={config.reconstruct!r} needs calibration batches")
-    original = copy.deepcopy(model)  # to refit consumers (reconstruct), or to say which group broke the model
+    if original is None:  # to refit consumers (reconstruct), or to say which group broke the model
+        original = copy.deepcopy(model)
     input_shape = tuple(example.shape[1:])
     macs_before, params_before, channels_before = count_macs(model, input_shape), count_params(model), layer_widths(model)
 
