@@ -43,12 +43,14 @@ def _model() -> nn.Module:
     return model.eval()
 
 
-@pytest.mark.parametrize("path", ["hooks", "vmap"])
+@pytest.mark.parametrize("path", ["hooks, unfolded patches", "hooks, grouped convolution", "vmap"])
 def test_per_sample_squared_gradients_equal_one_backward_per_sample(path, monkeypatch):
     model = _model()
     assert layer_hooks_apply(model)
     if path == "vmap":
         monkeypatch.setattr(per_sample, "layer_hooks_apply", lambda _model: False)
+    grouped_from = 0 if path.endswith("grouped convolution") else 1 << 30
+    monkeypatch.setattr(per_sample, "GROUPED_FROM_POSITIONS", grouped_from)
     monkeypatch.setattr(per_sample, "CHUNK_ELEMENTS", {"cpu": 100, "cuda": 100})  # several chunks per layer
     images, labels = torch.randn(7, 3, 8, 8), torch.randint(0, 5, (7,))
     computed = per_sample_squared_grads(model, [(images[:4], labels[:4]), (images[4:], labels[4:])])

@@ -32,6 +32,10 @@ __all__ = ["per_sample_squared_grads"]
 # Per-sample gradient elements of one layer held at once: on a CPU a chunk that stays in cache is squared and summed
 # about 1.4x faster than a large one; a GPU wants few large kernels (and the bound keeps memory in check).
 CHUNK_ELEMENTS = {"cpu": 1 << 22, "cuda": 1 << 26}
+# Output positions from which a conv's per-sample weight gradients come from the convolution's own backward kernel
+# (samples as groups) rather than unfolded patches: unfold copies the input once per kernel tap, which costs more
+# than the products on large maps (3x on 32x32 maps on a CPU) and less on small ones (2x faster on 4x4).
+GROUPED_FROM_POSITIONS = 256
 
 
 def per_sample_squared_grads(model: nn.Module, batches: list[Batch], chunk: int = 16) -> dict[str, torch.Tensor]:
@@ -97,7 +101,7 @@ def _hooked_squared_grads(model: nn.Module, batches: list[Batch]) -> dict[str, t
                             total = per_sample[0][index]
                             for grads in per_sample[1:]:
                                 total = total + grads[index]
-                            squared[names[id(parameter)]] += total.pow_(2).sum(0)
+                            _add_squares(squared[names[id(parameter)]], total)
     finally:
         for handle in handles:
             handle.remove()
@@ -114,9 +118,7 @@ def _layer_grads(layer: nn.Module, x: torch.Tensor, out_grad: torch.Tensor) -> l
     """Per-sample gradients ``[samples, *shape]`` of ``layer``'s own parameters, in ``parameters()`` order."""
     n = len(x)
     if isinstance(layer, nn.Conv2d):
-        patches = F.unfold(x, layer.kernel_size, layer.dilation, layer.padding, layer.stride)  # [n, C*k, L]
-        weight = torch.bmm(out_grad.flatten(2), patches.transpose(1, 2)).view(n, *layer.weight.shape)
-        return [weight] + ([out_grad.sum((2, 3))] if layer.bias is not None else [])
+        return [_conv_weight_grads(layer, x, out_grad)] + ([out_grad.sum((2, 3))] if layer.bias is not None else [])
     if isinstance(layer, nn.Linear):
         tokens_in = x.reshape(n, -1, layer.in_features)
         tokens_out = out_grad.reshape(n, -1, layer.out_features)
@@ -125,6 +127,37 @@ def _layer_grads(layer: nn.Module, x: torch.Tensor, out_grad: torch.Tensor) -> l
     shape = (1, -1, 1, 1)
     normalized = (x - layer.running_mean.view(shape)) * torch.rsqrt(layer.running_var.view(shape) + layer.eps)
     return [(out_grad * normalized).sum((2, 3)), out_grad.sum((2, 3))] if layer.affine else []
+
+
+def _add_squares(into: torch.Tensor, per_sample: torch.Tensor) -> None:
+    """``into += sum_n per_sample[n]^2``, a fused multiply-add per sample: one pass over each sample's gradient
+    instead of three (square, sum, add), which is what bounds this step (1.3-3x faster on a CPU)."""
+    for sample in per_sample:
+        into.addcmul_(sample, sample)
+
+
+def _conv_weight_grads(conv: nn.Conv2d, x: torch.Tensor, out_grad: torch.Tensor) -> torch.Tensor:
+    """Per-sample gradients ``[n, *conv.weight.shape]`` of an ungrouped conv's weight (Rochette et al., 2019)."""
+    n = len(x)
+    if out_grad[0, 0].numel() < GROUPED_FROM_POSITIONS:
+        patches = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)  # [n, C*k, L]
+        return torch.bmm(out_grad.flatten(2), patches.transpose(1, 2)).view(n, *conv.weight.shape)
+    # The n samples as the n groups of one grouped convolution whose weight gradient is the per-sample one.
+    grouped_weight = conv.weight.new_empty(n * conv.out_channels, *conv.weight.shape[1:])  # its values are not read
+    _, weight, _ = torch.ops.aten.convolution_backward(
+        out_grad.reshape(1, -1, *out_grad.shape[2:]),
+        x.reshape(1, -1, *x.shape[2:]),
+        grouped_weight,
+        None,
+        conv.stride,
+        conv.padding,
+        conv.dilation,
+        False,
+        [0, 0],
+        n,
+        [False, True, False],
+    )
+    return weight.view(n, *conv.weight.shape)
 
 
 def _vmapped_squared_grads(model: nn.Module, batches: list[Batch], chunk: int) -> dict[str, torch.Tensor]:
