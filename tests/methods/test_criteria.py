@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pruningbench.methods.importance import CRITERIA, create_criterion
+from pruningbench.methods.importance.cp import lasso_entry_penalties
 from pruningbench.methods.importance.hrank import map_ranks
 from pruningbench.methods.importance.reconstruction import sampled_patches
 from pruningbench.methods.importance.thinet import greedy_removal_steps
@@ -172,3 +173,19 @@ def test_hrank_map_ranks_equal_torch_matrix_rank(shape):
     maps[:, 3] = 0.0  # rank 0
     maps[:, 4] *= 1e-20  # tiny but full rank: the tolerance is relative
     assert torch.equal(map_ranks(maps), torch.linalg.matrix_rank(maps))
+
+
+def test_cp_scores_are_the_penalties_at_which_channels_enter_the_lasso_path():
+    """With orthogonal columns the correlation of an inactive column with the residual never changes along the
+    path, so channel ``c`` enters at ``lambda = |x_c^T y| / m`` (the penalty scaled as scikit-learn's); a zero
+    column never enters."""
+    m, n = 200, 6
+    generator = torch.Generator().manual_seed(0)
+    orthonormal, _ = torch.linalg.qr(torch.randn(m, n, generator=generator, dtype=torch.float64))
+    columns = orthonormal * torch.tensor([1.0, -1, 1, -1, 1, 0], dtype=torch.float64)
+    weights = torch.tensor([0.3, 2.0, -1.0, 0.7, 1.5, 1.0], dtype=torch.float64)
+    contributions = columns * weights  # sum over channels = the target y; column 5 is zero
+    computed = lasso_entry_penalties(contributions)
+    scaled = contributions / contributions.pow(2).mean().sqrt()  # the rescaling every penalty shares
+    expected = (scaled.T @ scaled.sum(1)).abs() / m
+    torch.testing.assert_close(computed, expected.float(), rtol=1e-5, atol=1e-7)

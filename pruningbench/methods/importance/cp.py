@@ -34,7 +34,7 @@ def lasso_entry_penalties(contributions: torch.Tensor) -> torch.Tensor:
     alphas, _, coefs = lars_path_gram(
         Xy=(contributions.T @ target).numpy(), Gram=gram, n_samples=contributions.shape[0], method="lasso"
     )
-    active = torch.from_numpy(coefs != 0)  # [n, len(alphas)]
+    active = torch.from_numpy(coefs != 0)  # [n, len(alphas)]: coefficients at each knot, all zero at the first
     entered = active.any(1)
-    first = active.float().argmax(1)
-    return torch.where(entered, torch.from_numpy(alphas)[first], torch.zeros(())).float()
+    first_nonzero = active.float().argmax(1)  # the knot after the one at which the channel entered
+    return torch.where(entered, torch.from_numpy(alphas)[first_nonzero - 1], torch.zeros(())).float()
