@@ -159,7 +159,7 @@ def test_thinet_greedy_order_follows_its_definition():
         removed.append(min(cost, key=cost.get))
     expected = torch.zeros(7)
     expected[removed] = torch.arange(1, 8, dtype=torch.float32)
-    assert torch.equal(greedy_removal_steps(contributions), expected)
+    assert torch.equal(greedy_removal_steps(contributions.T @ contributions), expected)
 
 
 @pytest.mark.parametrize("shape", [(4, 6, 32, 32), (4, 6, 4, 4), (3, 5, 7, 3)])
@@ -185,7 +185,7 @@ def test_cp_scores_are_the_penalties_at_which_channels_enter_the_lasso_path():
     columns = orthonormal * torch.tensor([1.0, -1, 1, -1, 1, 0], dtype=torch.float64)
     weights = torch.tensor([0.3, 2.0, -1.0, 0.7, 1.5, 1.0], dtype=torch.float64)
     contributions = columns * weights  # sum over channels = the target y; column 5 is zero
-    computed = lasso_entry_penalties(contributions)
+    computed = lasso_entry_penalties(contributions.T @ contributions, m)
     scaled = contributions / contributions.pow(2).mean().sqrt()  # the rescaling every penalty shares
     expected = (scaled.T @ scaled.sum(1)).abs() / m
     torch.testing.assert_close(computed, expected.float(), rtol=1e-5, atol=1e-7)

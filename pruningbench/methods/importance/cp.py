@@ -18,22 +18,20 @@ from pruningbench.methods.importance.reconstruction import NextLayerCriterion
 
 @CRITERIA.register("CP")
 class CP(NextLayerCriterion):
-    def rank(self, contributions: torch.Tensor) -> torch.Tensor:
-        return lasso_entry_penalties(contributions)
+    def rank_groups(self, grams: list[torch.Tensor], samples: list[int]) -> list[torch.Tensor]:
+        return [lasso_entry_penalties(gram, count) for gram, count in zip(grams, samples, strict=True)]
 
 
-def lasso_entry_penalties(contributions: torch.Tensor) -> torch.Tensor:
-    """The LASSO penalty at which each column of ``contributions`` ``[m, n]`` first gets a non-zero coefficient.
+def lasso_entry_penalties(gram: torch.Tensor, samples: int) -> torch.Tensor:
+    """The LASSO penalty at which each of ``n`` contribution columns, with Gram matrix ``gram`` ``[n, n]`` over
+    ``samples`` rows, first gets a non-zero coefficient when regressing their sum (so ``X^T y = G 1``).
 
     Contributions are rescaled to unit mean square first: LARS stops at penalties near float32 epsilon, which raw
     activations of a deep layer can fall below. The rescaling multiplies every penalty by the same factor.
     """
-    contributions = contributions / contributions.pow(2).mean().sqrt().clamp_min(1e-30)
-    target = contributions.sum(1)
-    gram = (contributions.T @ contributions).numpy()
-    alphas, _, coefs = lars_path_gram(
-        Xy=(contributions.T @ target).numpy(), Gram=gram, n_samples=contributions.shape[0], method="lasso"
-    )
+    mean_square = gram.diagonal().sum() / (samples * len(gram))
+    gram = (gram / mean_square.clamp_min(1e-60)).cpu().numpy()
+    alphas, _, coefs = lars_path_gram(Xy=gram.sum(1), Gram=gram, n_samples=samples, method="lasso")
     active = torch.from_numpy(coefs != 0)  # [n, len(alphas)]: coefficients at each knot, all zero at the first
     entered = active.any(1)
     first_nonzero = active.float().argmax(1)  # the knot after the one at which the channel entered

@@ -61,14 +61,15 @@ def map_ranks(maps: torch.Tensor) -> torch.Tensor:
     if maps.shape[-2] < maps.shape[-1]:
         maps = maps.transpose(-1, -2)
     relative = max(maps.shape[-2:]) * torch.finfo(torch.float32).eps
-    gram = maps.transpose(-1, -2) @ maps
-    full = gram.shape[-1]
-    shifted = gram.clone()
-    shifted.diagonal(dim1=-2, dim2=-1).sub_((gram.diagonal(dim1=-2, dim2=-1).sum(-1, keepdim=True)) * relative**2)
+    shifted = maps.transpose(-1, -2) @ maps  # the Gram matrix, shifted in place below
+    full = shifted.shape[-1]
+    diagonal = shifted.diagonal(dim1=-2, dim2=-1)
+    diagonal.sub_(diagonal.sum(-1, keepdim=True) * relative**2)
     _, info = torch.linalg.cholesky_ex(shifted)
-    ranks = torch.full(gram.shape[:-2], full, dtype=torch.long, device=maps.device)
+    ranks = torch.full(shifted.shape[:-2], full, dtype=torch.long, device=maps.device)
     unproven = info != 0
     if unproven.any():
-        singular = torch.linalg.eigvalsh(gram[unproven]).clamp_min(0).sqrt()  # ascending
+        few = maps[unproven]
+        singular = torch.linalg.eigvalsh(few.transpose(-1, -2) @ few).clamp_min(0).sqrt()  # ascending
         ranks[unproven] = (singular > singular[..., -1:] * relative).sum(-1)
     return ranks

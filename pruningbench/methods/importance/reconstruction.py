@@ -55,18 +55,26 @@ class ContributionSampler:
         contributions = (weight[outputs] * picked).sum(2)  # [n*m, C]
         self._parts.setdefault(module, []).append(contributions.double().cpu())
 
-    def matrix(self, group: tp.Group) -> torch.Tensor:
-        """Contributions of the group's channels, ``[samples over all consumers, channels]``."""
+    def gram(self, group: tp.Group) -> tuple[torch.Tensor, int] | None:
+        """Gram matrix ``X^T X`` of the group's channel contributions ``X`` ``[samples over all consumers,
+        channels]``, and the number of samples; None if no conv/linear layer consumes the group. Each consumer's
+        block adds its own Gram, so ``X`` is never assembled."""
         size = len(group[0].idxs)
-        blocks = []
+        gram = torch.zeros(size, size, dtype=torch.float64)
+        samples = 0
         for slice_ in layer_slices(group, types=(nn.Conv2d, nn.Linear), sides=("in",)):
-            per_input = torch.cat(self._parts[slice_.module])[:, slice_.idxs]
-            blocks.append(
-                torch.zeros(len(per_input), size, dtype=torch.float64).index_add_(1, slice_.root_idxs, per_input)
-            )
-        if not blocks:
-            raise ValueError("group has no consuming conv/linear layer to reconstruct")
-        return torch.cat(blocks)
+            per_input = self._joined(slice_.module)[:, slice_.idxs]
+            block = per_input.T @ per_input
+            spread = torch.zeros(size, len(slice_.idxs), dtype=torch.float64).index_add_(0, slice_.root_idxs, block)
+            gram.index_add_(1, slice_.root_idxs, spread)
+            samples += len(per_input)
+        return (gram, samples) if samples else None
+
+    def _joined(self, module: nn.Module) -> torch.Tensor:
+        parts = self._parts[module]
+        if len(parts) > 1:
+            parts[:] = [torch.cat(parts)]
+        return parts[0]
 
 
 def sampled_patches(x: torch.Tensor, conv: nn.Conv2d, per_image: int, generator: torch.Generator) -> torch.Tensor:
@@ -89,17 +97,24 @@ def sampled_patches(x: torch.Tensor, conv: nn.Conv2d, per_image: int, generator:
 
 
 class NextLayerCriterion(Criterion):
-    """A criterion that ranks channels from their sampled contributions to the consuming layers' outputs."""
+    """A criterion that ranks channels from the Gram matrix of their sampled contributions to the consuming layers'
+    outputs (all groups at once, so that a criterion can batch them)."""
 
     calibrated = True
 
     def prepare(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
-        self._sampler = ContributionSampler(self.seed)
-        self._sampler.collect(model, groups, batches)
+        sampler = ContributionSampler(self.seed)
+        sampler.collect(model, groups, batches)
+        consumed = [(id(group), found) for group in groups if (found := sampler.gram(group)) is not None]
+        ranks = self.rank_groups([gram for _, (gram, _) in consumed], [samples for _, (_, samples) in consumed])
+        self._scores = {key: rank for (key, _), rank in zip(consumed, ranks, strict=True)}
 
     def score(self, group: tp.Group) -> torch.Tensor:
-        return self.rank(self._sampler.matrix(group))
+        if id(group) not in self._scores:
+            raise ValueError("group has no consuming conv/linear layer to reconstruct")
+        return self._scores[id(group)]
 
     @abstractmethod
-    def rank(self, contributions: torch.Tensor) -> torch.Tensor:
-        """Per-channel scores from the ``[samples, channels]`` contribution matrix."""
+    def rank_groups(self, grams: list[torch.Tensor], samples: list[int]) -> list[torch.Tensor]:
+        """Per-channel scores of each group from its contributions' ``[channels, channels]`` Gram matrix and the
+        number of samples behind it."""

@@ -18,17 +18,17 @@ from pruningbench.methods.importance.reconstruction import NextLayerCriterion
 
 @CRITERIA.register("ThiNet")
 class ThiNet(NextLayerCriterion):
-    def rank(self, contributions: torch.Tensor) -> torch.Tensor:
-        return greedy_removal_steps(contributions)
+    def rank_groups(self, grams: list[torch.Tensor], samples: list[int]) -> list[torch.Tensor]:
+        return [greedy_removal_steps(gram) for gram in grams]
 
 
-def greedy_removal_steps(contributions: torch.Tensor) -> torch.Tensor:
-    """Step (1-based) at which ThiNet's greedy selection removes each column of ``contributions`` ``[m, n]``.
+def greedy_removal_steps(gram: torch.Tensor) -> torch.Tensor:
+    """Step (1-based) at which ThiNet's greedy selection removes each of the ``n`` contribution columns whose Gram
+    matrix is ``gram`` ``[n, n]``.
 
-    With ``G`` the columns' Gram matrix, removing ``c`` after the set ``T`` costs ``||s_T + xhat_c||^2 - ||s_T||^2 =
-    2 sum_{j in T} G_jc + G_cc``: one pass over the samples builds ``G``, and each step is then ``O(n)``."""
-    n = contributions.shape[1]
-    gram = contributions.T @ contributions
+    Removing ``c`` after the set ``T`` costs ``||s_T + xhat_c||^2 - ||s_T||^2 = 2 sum_{j in T} G_jc + G_cc``: one
+    pass over the samples builds ``G``, and each step is then ``O(n)``."""
+    n = len(gram)
     cross = torch.zeros(n, dtype=gram.dtype, device=gram.device)  # sum_{j in T} G_jc
     steps = torch.zeros(n)
     removed = torch.zeros(n, dtype=torch.bool, device=gram.device)
