@@ -54,7 +54,7 @@ class Row:
     step_time: float
     reg_time: float | None
     achieved_speedup: float
-    latency_ms: float | None  # pruned model, median batch latency
+    latency_ms: float | None  # pruned model, batch latency (the base reference / the measured speed-up)
     latency_speedup: float | None  # base latency / pruned latency, same device (interleaved pairs' median ratio)
     throughput: float | None  # pruned model, images per second
     seeds: int

@@ -44,8 +44,11 @@ class RunRecord(BaseModel):
     base_train_time: float
     base_metrics: dict[str, float] | None = None  # every metric of the base model, e.g. top1 and top5
     pruned_metrics: dict[str, float] | None = None  # the same after finetuning
-    base_latency_ms: float | None = None  # median forward time of a latency batch, unpruned model
-    latency_ms: float | None = None  # the same for the pruned model, same batch and device
+    # Forward time of a latency batch, unpruned model: the fastest median measured for this base model and timing
+    # setup by any run of the results directory (latency/reference.py), the same on every row of a board.
+    base_latency_ms: float | None = None
+    latency_ms: float | None = None  # the pruned model's: base_latency_ms / latency_ratio (the run's own medians:
+    # latencies["engine@batch"]["base_ms" / "pruned_ms"])
     latency_device: str | None = None
     latency_ratio: float | None = None  # median over interleaved pairs of base time / pruned time
     latency_ratio_ci: tuple[float, float] | None = None  # its bootstrap 95% interval

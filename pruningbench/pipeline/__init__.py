@@ -16,6 +16,7 @@ from pruningbench.checkpoint import save_pruned
 from pruningbench.config import RunConfig
 from pruningbench.methods.importance import create_criterion
 from pruningbench.latency import TimingSetup, measure_engines
+from pruningbench.latency.reference import BaseTimings
 from pruningbench.latency.target import LatencyAim
 from pruningbench.pipeline.base_model import obtain_base_model
 from pruningbench.pipeline.hooks import current_hooks
@@ -104,7 +105,9 @@ def execute_run(config: RunConfig) -> RunRecord:
     hooks.progress("latency")
     measured = measure_engines(unpruned, model, tuple(workload.input_shape), list(latency.engines), timing,
                                latency.warmup, latency.repeats, config.seed, extra_batches=(1,))
-    shown = measured[f"{latency.engines[0]}@{latency.batch_size}"]
+    shown_key = f"{latency.engines[0]}@{latency.batch_size}"
+    shown = measured[shown_key]
+    references = BaseTimings(config.results_dir / "cache" / "latency").references(config.base_key(), measured)
     del unpruned
 
     hooks.progress("store")
@@ -143,12 +146,12 @@ def execute_run(config: RunConfig) -> RunRecord:
         base_train_time=base.train_time,
         base_metrics=base.metrics,
         pruned_metrics=pruned_metrics,
-        base_latency_ms=shown.base.median_ms,
-        latency_ms=shown.pruned.median_ms,
+        base_latency_ms=references[shown_key],
+        latency_ms=references[shown_key] / shown.speedup,
         latency_device=shown.pruned.device,
         latency_ratio=shown.speedup,
         latency_ratio_ci=(shown.low, shown.high),
-        latencies={key: figure.as_dict() for key, figure in measured.items()},
+        latencies={key: figure.as_dict() | {"base_reference_ms": references[key]} for key, figure in measured.items()},
         predicted_latency_ratio=outcome.predicted_latency_speedup,
         channels_before=outcome.channels_before,
         channels_after=outcome.channels_after,

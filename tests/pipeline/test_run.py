@@ -49,6 +49,11 @@ def test_base_model_is_cached_and_stored_runs_are_reused(tiny_config, monkeypatc
     second = pipeline.run_experiment(tiny_config(**{"prune.speedup": 3}), store)
     assert trained == ["finetune"]  # no base training: the cached base model was reused
     assert cache.stat().st_mtime_ns == stamp and second.base_metric == record.base_metric
+    shown = f"{first.latency.engines[0]}@{first.latency.batch_size}"
+    own_medians = [run.latencies[shown]["base_ms"] for run in (record, second)]
+    assert record.base_latency_ms == own_medians[0]  # the first timing of this base is its reference
+    assert second.base_latency_ms == second.latencies[shown]["base_reference_ms"] == min(own_medians)
+    assert second.latency_ms == pytest.approx(second.base_latency_ms / second.latency_ratio)
 
     trained.clear()
     again = pipeline.run_experiment(first, store)  # already stored: nothing runs
