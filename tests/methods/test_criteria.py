@@ -175,17 +175,20 @@ def test_hrank_map_ranks_equal_torch_matrix_rank(shape):
     assert torch.equal(map_ranks(maps), torch.linalg.matrix_rank(maps))
 
 
-def test_cp_scores_are_the_penalties_at_which_channels_enter_the_lasso_path():
+@pytest.mark.parametrize("width", [6, 600])  # 600: wider than scikit-learn's default path of 500 steps
+def test_cp_scores_are_the_penalties_at_which_channels_enter_the_lasso_path(width):
     """With orthogonal columns the correlation of an inactive column with the residual never changes along the
     path, so channel ``c`` enters at ``lambda = |x_c^T y| / m`` (the penalty scaled as scikit-learn's); a zero
     column never enters."""
-    m, n = 200, 6
+    m = 2 * width
     generator = torch.Generator().manual_seed(0)
-    orthonormal, _ = torch.linalg.qr(torch.randn(m, n, generator=generator, dtype=torch.float64))
-    columns = orthonormal * torch.tensor([1.0, -1, 1, -1, 1, 0], dtype=torch.float64)
-    weights = torch.tensor([0.3, 2.0, -1.0, 0.7, 1.5, 1.0], dtype=torch.float64)
-    contributions = columns * weights  # sum over channels = the target y; column 5 is zero
+    orthonormal, _ = torch.linalg.qr(torch.randn(m, width, generator=generator, dtype=torch.float64))
+    weights = torch.rand(width, generator=generator, dtype=torch.float64) + 0.1
+    weights *= torch.where(torch.arange(width) % 2 == 0, 1.0, -1.0)
+    weights[-1] = 0.0
+    contributions = orthonormal * weights  # sum over channels = the target y; the last column is zero
     computed = lasso_entry_penalties(contributions.T @ contributions, m)
     scaled = contributions / contributions.pow(2).mean().sqrt()  # the rescaling every penalty shares
     expected = (scaled.T @ scaled.sum(1)).abs() / m
     torch.testing.assert_close(computed, expected.float(), rtol=1e-5, atol=1e-7)
+    assert (computed[:-1] > 0).all() and computed[-1] == 0
