@@ -3,7 +3,8 @@
 For a layer that consumes a group's channels (conv or linear, input side), a sampled output value is
 ``y = sum_c xhat_c`` with ``xhat_c = sum_k W[o, c, k] x[c, k]`` the part that input channel ``c`` contributes
 (bias left out). Per image, ``samples_per_image`` random (output channel, position) pairs are drawn from a seeded
-generator; only the ``[samples, channels]`` matrix of contributions is kept, never the feature maps. A linear layer
+generator; only the Gram matrix of each consumer's ``[samples, channels]`` contributions is kept (ThiNet's greedy
+steps and CP's LASSO path need nothing else), accumulated batch by batch, never the feature maps. A linear layer
 applied to tokens (ViT) treats tokens as positions; in an attention group only the value dimensions reach a next
 layer (the projection), so query and key dimensions contribute nothing of their own and are ranked with their
 head-dimension unit.
@@ -25,12 +26,13 @@ __all__ = ["ContributionSampler", "NextLayerCriterion"]
 
 
 class ContributionSampler:
-    """Collects contribution matrices for every consuming layer of the given groups."""
+    """Collects, for every consuming layer of the given groups, the Gram matrix of its sampled contributions."""
 
     def __init__(self, seed: int, samples_per_image: int = 10) -> None:
         self.samples_per_image = samples_per_image
         self._generator = torch.Generator().manual_seed(seed)
-        self._parts: dict[nn.Module, list[torch.Tensor]] = {}
+        self._grams: dict[nn.Module, torch.Tensor] = {}  # float64, on the model's device
+        self._samples: dict[nn.Module, int] = {}
 
     def collect(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
         consumers = {s.module for g in groups for s in layer_slices(g, types=(nn.Conv2d, nn.Linear), sides=("in",))}
@@ -52,29 +54,25 @@ class ContributionSampler:
             picked = picked.reshape(n * m, -1, 1)  # [n*m, C, 1]
             weight = module.weight.unsqueeze(2)  # [O, C, 1]
         outputs = torch.randint(weight.shape[0], (n * m,), generator=self._generator).to(x.device)
-        contributions = (weight[outputs] * picked).sum(2)  # [n*m, C]
-        self._parts.setdefault(module, []).append(contributions.double().cpu())
+        contributions = torch.einsum("sck,sck->sc", weight[outputs], picked).double()  # [n*m, C]
+        product = contributions.T @ contributions
+        self._grams[module] = self._grams[module] + product if module in self._grams else product
+        self._samples[module] = self._samples.get(module, 0) + len(contributions)
 
     def gram(self, group: tp.Group) -> tuple[torch.Tensor, int] | None:
         """Gram matrix ``X^T X`` of the group's channel contributions ``X`` ``[samples over all consumers,
         channels]``, and the number of samples; None if no conv/linear layer consumes the group. Each consumer's
-        block adds its own Gram, so ``X`` is never assembled."""
+        block adds its own Gram, accumulated batch by batch, so ``X`` is never kept."""
         size = len(group[0].idxs)
         gram = torch.zeros(size, size, dtype=torch.float64)
         samples = 0
         for slice_ in layer_slices(group, types=(nn.Conv2d, nn.Linear), sides=("in",)):
-            per_input = self._joined(slice_.module)[:, slice_.idxs]
-            block = per_input.T @ per_input
+            module_gram = self._grams[slice_.module].cpu()
+            block = module_gram[slice_.idxs][:, slice_.idxs]
             spread = torch.zeros(size, len(slice_.idxs), dtype=torch.float64).index_add_(0, slice_.root_idxs, block)
             gram.index_add_(1, slice_.root_idxs, spread)
-            samples += len(per_input)
+            samples += self._samples[slice_.module]
         return (gram, samples) if samples else None
-
-    def _joined(self, module: nn.Module) -> torch.Tensor:
-        parts = self._parts[module]
-        if len(parts) > 1:
-            parts[:] = [torch.cat(parts)]
-        return parts[0]
 
 
 def sampled_patches(x: torch.Tensor, conv: nn.Conv2d, per_image: int, generator: torch.Generator) -> torch.Tensor:
