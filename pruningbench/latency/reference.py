@@ -14,9 +14,7 @@ serialises updates).
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
-import os
 import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from pruningbench.latency.pairs import SpeedupMeasurement
+from pruningbench.latency.table import read_entries, write_entries
 
 __all__ = ["LOADED", "BaseTimings", "machine_name"]
 
@@ -49,13 +48,10 @@ class BaseTimings:
         """The reference time for ``key``: the fastest of the one stored and ``measured_ms`` (which is kept if it is
         the faster, for the runs that follow)."""
         with self._locked():
-            entries = self._read()
+            entries = read_entries(self.path)
             reference = min(entries.get(key, measured_ms), measured_ms)
             if entries.get(key) != reference:
-                entries[key] = reference
-                temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
-                temporary.write_text(json.dumps(entries, indent=0, sort_keys=True))
-                os.replace(temporary, self.path)
+                write_entries(self.path, {**entries, key: reference})
         if measured_ms > LOADED * reference:
             log.warning(
                 "the base model ran %.2fx slower than its reference (%s): the machine was busy; the paired speed-up "
@@ -74,12 +70,6 @@ class BaseTimings:
                 yield
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
-
-    def _read(self) -> dict[str, float]:
-        try:
-            return {str(key): float(value) for key, value in json.loads(self.path.read_text()).items()}
-        except (OSError, ValueError, AttributeError):
-            return {}  # none yet, or unreadable: the runs that follow set it again
 
 
 @cache

@@ -25,9 +25,25 @@ from pruningbench.latency.pairs import fastest_ms
 if TYPE_CHECKING:
     from pruningbench.pipeline.cost import MacsModel
 
-__all__ = ["GRID", "LatencyModel", "LatencyTable", "grid_widths"]
+__all__ = ["GRID", "LatencyModel", "LatencyTable", "grid_widths", "read_entries", "write_entries"]
 
 GRID = (0.125, 0.25, 0.5, 0.75, 1.0)  # shares of a layer's width measured (rounded to the search's unit)
+
+
+def read_entries(path: Path) -> dict[str, float]:
+    """A JSON cache of named times; empty when there is none yet or it is unreadable (measured again)."""
+    try:
+        return {str(key): float(value) for key, value in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def write_entries(path: Path, entries: dict[str, float]) -> None:
+    """Write a JSON cache of named times by an atomic replace: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(entries, indent=0, sort_keys=True))
+    os.replace(temporary, path)
 
 
 def grid_widths(full: int, step: int, prunable: bool = True) -> list[int]:
@@ -45,7 +61,7 @@ class LatencyTable:
         self.engine, self.setup, self.warmup, self.repeats = engine, setup, warmup, repeats
         slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{engine.name} {engine.device_name(setup)}").strip("-").lower()
         self.path = folder / f"{slug}.json"
-        self.entries: dict[str, float] = self._read()
+        self.entries: dict[str, float] = read_entries(self.path)
         self.measured = 0  # entries measured by this table (the rest came from the cache)
 
     def layer_ms(self, spec: LayerSpec, in_width: int, out_width: int) -> float:
@@ -59,18 +75,8 @@ class LatencyTable:
         return self.entries[key]
 
     def save(self) -> None:
-        """Write the table, keeping what other processes added meanwhile (an atomic replace: never half a file)."""
-        merged = {**self._read(), **self.entries}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(merged, indent=0, sort_keys=True))
-        os.replace(temporary, self.path)
-
-    def _read(self) -> dict[str, float]:
-        try:
-            return {str(key): float(value) for key, value in json.loads(self.path.read_text()).items()}
-        except (OSError, ValueError, AttributeError):
-            return {}  # none yet, or unreadable: measured again
+        """Write the table, keeping what other processes added meanwhile."""
+        write_entries(self.path, {**read_entries(self.path), **self.entries})
 
 
 class LatencyModel:
