@@ -7,7 +7,7 @@ data-driven criterion's step time over the calibration passes it needs (one forw
 forward + backward for criteria with ``gradients``), timed alternately with the criterion (A B A B) and reported
 as the median of the per-pair ratios, which a busy neighbour moves much less than either time (goal: <= 1.5x).
 
-    python benchmarks/criteria_step_time.py [--model resnet18_cifar] [--batches 10] [--batch-size 64]
+    python benchmarks/criteria_step_time.py [--model resnet18_cifar] [--batches 10] [--batch-size 64] [--criteria ...]
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--criteria", nargs="+", default=CRITERIA.names(), help="MagnitudeL2 is always timed too")
     args = parser.parse_args()
     device = torch.device(args.device)
     generator = torch.Generator().manual_seed(0)
@@ -76,7 +77,7 @@ def main() -> None:
     times: dict[str, float] = {}
     proxies: dict[str, float] = {}
     passes: dict[bool, list[float]] = {False: [], True: []}
-    for name in CRITERIA.names():
+    for name in dict.fromkeys(["MagnitudeL2", *args.criteria]):
         kind = CRITERIA.get(name)
         repeats = args.repeats if not kind.calibrated else max(1, args.repeats // 3)
         seconds, ratios = [], []

@@ -1,11 +1,13 @@
 """Every criterion against a planted answer: the planted channel must rank least important, a strong one must not."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pruningbench.methods.importance import CRITERIA, create_criterion
+from pruningbench.methods.importance import CRITERIA, create_criterion, hrank
 from pruningbench.methods.importance.cp import lasso_entry_penalties
 from pruningbench.methods.importance.hrank import map_ranks
 from pruningbench.methods.importance.reconstruction import sampled_patches
@@ -162,8 +164,19 @@ def test_thinet_greedy_order_follows_its_definition():
     assert torch.equal(greedy_removal_steps(contributions.T @ contributions), expected)
 
 
+@pytest.fixture(params=["one batch", "chunks on threads"])
+def rank_pool(request, monkeypatch):
+    """No pool (one batched call, as on a GPU), or a CPU pool with chunks of 3 maps (a ragged last chunk)."""
+    if request.param == "one batch":
+        yield None
+        return
+    monkeypatch.setattr(hrank, "CHUNK_BYTES", 3 * 32 * 32 * 8)
+    with ThreadPoolExecutor(2) as pool:
+        yield pool
+
+
 @pytest.mark.parametrize("shape", [(4, 6, 32, 32), (4, 6, 4, 4), (3, 5, 7, 3)])
-def test_hrank_map_ranks_equal_torch_matrix_rank(shape):
+def test_hrank_map_ranks_equal_torch_matrix_rank(shape, rank_pool):
     generator = torch.Generator().manual_seed(0)
     maps = torch.relu(torch.randn(*shape, generator=generator))
     h, w = shape[-2:]
@@ -172,7 +185,25 @@ def test_hrank_map_ranks_equal_torch_matrix_rank(shape):
     maps[:, 2] = torch.randn(h, 2, generator=generator) @ torch.randn(2, w, generator=generator)  # rank 2
     maps[:, 3] = 0.0  # rank 0
     maps[:, 4] *= 1e-20  # tiny but full rank: the tolerance is relative
-    assert torch.equal(map_ranks(maps), torch.linalg.matrix_rank(maps))
+    assert torch.equal(map_ranks(maps, rank_pool), torch.linalg.matrix_rank(maps))
+
+
+@pytest.mark.parametrize("size", [32, 8])
+def test_hrank_map_ranks_decide_at_the_tolerance(size, rank_pool):
+    """Singular values below ``s_max = 1`` all 1.2x the tolerance ``size * eps32 * s_max``: full rank; all at 1/1.2x
+    of it: rank 1; half and half: half the rank. ``||M||_F`` is ``s_max`` to 1e-9 here, so the shifted Cholesky's
+    bound is tight: it must not prove too much, and the eigenvalue count must not miss a value."""
+    generator = torch.Generator().manual_seed(0)
+    tolerance = size * torch.finfo(torch.float32).eps
+    maps = []
+    for above in (size, 0, size // 2):  # how many singular values are above the tolerance
+        u, _ = torch.linalg.qr(torch.randn(size, size, generator=generator, dtype=torch.float64))
+        v, _ = torch.linalg.qr(torch.randn(size, size, generator=generator, dtype=torch.float64))
+        singular = torch.full((size,), tolerance / 1.2, dtype=torch.float64)
+        singular[:above] = tolerance * 1.2
+        singular[0] = 1.0
+        maps.append(u @ torch.diag(singular) @ v.T)
+    assert map_ranks(torch.stack(maps).float()[None], rank_pool).tolist() == [[size, 1, size // 2]]
 
 
 @pytest.mark.parametrize("width", [6, 600])  # 600: wider than scikit-learn's default path of 500 steps
