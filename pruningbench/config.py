@@ -143,7 +143,7 @@ class Recipe(_Strict):
     label_smoothing: float = Field(default=0.0, ge=0.0, lt=1.0)
     mixup: float = Field(default=0.0, ge=0.0)  # Beta(alpha, alpha) of mixup (timm's Mixup); 0: off
     cutmix: float = Field(default=0.0, ge=0.0)  # Beta(alpha, alpha) of CutMix; with mixup, one of them per batch
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast dtype (fp16 with a gradient scaler; CUDA only)
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"  # autocast; fp16: CUDA; auto: bf16 if native, else fp32
     channels_last: bool = False  # NHWC weights (set after pruning, before finetuning) and inputs
     nproc: int = Field(default=1, ge=1)  # data-parallel processes (torchrun); batch_size stays the global batch
 
@@ -229,10 +229,14 @@ class RunConfig(_Strict):
         ]
         return {f"{kind} {name}": origin for kind, origin, name in used if origin}
 
+    def recipes(self) -> dict[str, Recipe]:
+        """The run's training recipes by section name (``sparsify`` only when the config has one)."""
+        recipes = {"base_training": self.base_training, "sparsify": self.sparsify, "finetune": self.finetune}
+        return {name: recipe for name, recipe in recipes.items() if recipe is not None}
+
     def fp16_recipe(self) -> str | None:
         """The first recipe that trains in fp16 (which only CUDA runs), or None."""
-        recipes = {"base_training": self.base_training, "sparsify": self.sparsify, "finetune": self.finetune}
-        return next((name for name, recipe in recipes.items() if recipe is not None and recipe.precision == "fp16"), None)
+        return next((name for name, recipe in self.recipes().items() if recipe.precision == "fp16"), None)
 
     # Identities hash only the values that differ from the defaults, so a release that adds a setting (with a default
     # that keeps the old behaviour) keeps every stored run, base model and sparsified model valid.

@@ -22,6 +22,7 @@ from pruningbench.pipeline.base_model import obtain_base_model
 from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.pipeline.prune import prune_to_speedup
 from pruningbench.pipeline.sparsify import sparsify
+from pruningbench.pipeline.train import training_precision
 from pruningbench.pipeline.workload import workload_for
 from pruningbench.record import RunRecord, library_versions
 from pruningbench.errors import UserError
@@ -156,7 +157,16 @@ def execute_run(config: RunConfig) -> RunRecord:
         channels_before=outcome.channels_before,
         channels_after=outcome.channels_after,
         config=config.model_dump(mode="json"),
-        versions=library_versions() | {f"plugin {key}": origin for key, origin in config.plugin_origins().items()},
+        versions=library_versions() | _plugin_and_precision_notes(config, device),
         model_path=model_path,
     )
     return record
+
+
+def _plugin_and_precision_notes(config: RunConfig, device: torch.device) -> dict[str, str]:
+    """What the record's ``versions`` adds to the library versions: each plug-in component's origin, and the
+    precision ``precision: auto`` trained in on this device (the config keeps ``auto``, the run's identity)."""
+    notes = {f"plugin {key}": origin for key, origin in config.plugin_origins().items()}
+    if any(recipe.precision == "auto" for recipe in config.recipes().values()):
+        notes["training precision (auto)"] = training_precision("auto", device)
+    return notes

@@ -26,7 +26,7 @@ from pruningbench.methods.regularizers import Regularizer
 from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.seeding import seed_everything
 
-__all__ = ["data_parallel_rank", "train"]
+__all__ = ["data_parallel_rank", "train", "training_precision"]
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -161,6 +161,19 @@ def _data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
     return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def training_precision(precision: str, device: torch.device) -> str:
+    """The precision a recipe's ``precision`` trains in on ``device``: ``auto`` is bf16 where the device computes bf16
+    natively (a CUDA GPU with bf16 units; a CPU with AMX or AVX512-BF16, which oneDNN uses for convolutions and
+    matrix products), fp32 elsewhere, where emulated bf16 would be slower than fp32; other values are themselves."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+    else:
+        native = device.type == "cpu" and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    return "bf16" if native else "fp32"
+
+
 class _Precision:
     """A recipe's mixed precision: autocast to bf16 or fp16 (parameters, optimizer state and the loss's reduction
     stay fp32), and for fp16 a gradient scaler against underflow (a no-op otherwise)."""
@@ -168,10 +181,11 @@ class _Precision:
     DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
     def __init__(self, recipe: Recipe, device: torch.device) -> None:
-        if recipe.precision == "fp16" and device.type != "cuda":
+        precision = training_precision(recipe.precision, device)
+        if precision == "fp16" and device.type != "cuda":
             raise UserError(f"precision fp16 needs a CUDA device, this run is on {device.type} (bf16 runs on CPU)")
-        self.device_type, self.dtype = device.type, self.DTYPES.get(recipe.precision)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=recipe.precision == "fp16")
+        self.device_type, self.dtype = device.type, self.DTYPES.get(precision)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.dtype is not None)

@@ -1,5 +1,6 @@
 """The training loop's recipe options: AdamW's weight-decay exemptions, mixup/CutMix targets, full mixing batches,
-bf16 autocast with channels_last, and fp16 refused where no CUDA device runs it."""
+bf16 autocast with channels_last, precision auto (bf16 only where the device has native bf16), and fp16 refused
+where no CUDA device runs it."""
 
 from dataclasses import replace
 
@@ -11,7 +12,8 @@ from torch.utils.data import Subset
 from pruningbench.config import Recipe
 from pruningbench.errors import UserError
 from pruningbench.models import create_model
-from pruningbench.pipeline.train import _mixing, _optimizer
+from pruningbench.pipeline import _plugin_and_precision_notes
+from pruningbench.pipeline.train import _mixing, _optimizer, _Precision, training_precision
 from pruningbench.pipeline.workload import ClassificationWorkload
 from tests.plugin import fashion_mnist_tiny
 
@@ -48,8 +50,9 @@ def test_mixing_is_off_by_default():
 
 def test_mixup_training_drops_the_odd_last_batch(tiny_config):
     # 101 images in batches of 10 leave a last batch of 1, which timm's pairwise mixup cannot take
-    config = tiny_config(**{"finetune.mixup": 0.2, "finetune.cutmix": 1.0, "finetune.batch_size": 10,
-                            "task.data_on_device": False})  # the DataLoader path, on the 101-image slice
+    config = tiny_config(
+        **{"finetune.mixup": 0.2, "finetune.cutmix": 1.0, "finetune.batch_size": 10, "task.data_on_device": False}
+    )  # the DataLoader path, on the 101-image slice
     data = fashion_mnist_tiny()
     work = ClassificationWorkload(replace(data, train=Subset(data.train, range(101))), config, CPU)
     model = create_model(config.task.model, num_classes=work.num_classes, in_channels=work.input_shape[0])
@@ -64,8 +67,8 @@ def test_mixup_with_an_odd_batch_size_is_a_config_error(tiny_config):
 
 
 def _trained_top1(recipe: Recipe) -> tuple[float, nn.Module]:
-    from pruningbench.data.embedded import fashion_mnist_embedded
     from pruningbench.data import make_loader
+    from pruningbench.data.embedded import fashion_mnist_embedded
     from pruningbench.metrics import evaluate_topk
     from pruningbench.pipeline.train import train
     from pruningbench.seeding import seed_everything
@@ -91,7 +94,7 @@ def test_a_bf16_channels_last_recipe_trains_as_well_as_fp32_in_the_same_epochs()
 def test_fp16_without_a_cuda_device_is_a_one_line_error(tiny_config):
     with pytest.raises(UserError, match="finetune.precision fp16 needs a CUDA device"):
         tiny_config(**{"finetune.precision": "fp16", "device": "cpu"})
-    with pytest.raises(UserError, match="precision: Input should be 'fp32', 'bf16' or 'fp16'"):
+    with pytest.raises(UserError, match="precision: Input should be 'fp32', 'bf16', 'fp16' or 'auto'"):
         tiny_config(**{"base_training.precision": "int8"})
     if not torch.cuda.is_available():  # device auto on a machine without CUDA: refused when the run starts
         from pruningbench.pipeline import run_experiment
@@ -100,3 +103,33 @@ def test_fp16_without_a_cuda_device_is_a_one_line_error(tiny_config):
         config = tiny_config(**{"finetune.precision": "fp16"})
         with pytest.raises(UserError, match="finetune.precision fp16 needs a CUDA device"):
             run_experiment(config, ResultStore.in_dir(config.results_dir))
+
+
+@pytest.mark.parametrize(
+    ("amx", "avx512_bf16", "expected"), [(True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")]
+)
+def test_precision_auto_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch, amx, avx512_bf16, expected):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    assert training_precision("auto", CPU) == expected
+    assert _Precision(Recipe(epochs=1, lr=0.1, precision="auto"), CPU).dtype == {"bf16": torch.bfloat16}.get(expected)
+    assert [training_precision(p, CPU) for p in ("fp32", "bf16")] == ["fp32", "bf16"]  # explicit values stay
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_on_cuda_asks_for_bf16_units_not_emulation(monkeypatch, native):
+    asked = []
+    monkeypatch.setattr(
+        torch.cuda, "is_bf16_supported", lambda including_emulation=True: asked.append(including_emulation) or native
+    )
+    assert training_precision("auto", torch.device("cuda", 0)) == ("bf16" if native else "fp32")
+    assert asked == [False]
+
+
+def test_a_run_with_precision_auto_records_what_it_trained_in(tiny_config, monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    notes = _plugin_and_precision_notes(tiny_config(**{"finetune.precision": "auto"}), CPU)
+    assert notes["training precision (auto)"] == "fp32"
+    fixed = {f"{recipe}.precision": "fp32" for recipe in ("base_training", "finetune", "sparsify")}
+    assert "training precision (auto)" not in _plugin_and_precision_notes(tiny_config(**fixed), CPU)
