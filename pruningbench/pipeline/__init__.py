@@ -14,10 +14,11 @@ import torch
 
 from pruningbench.checkpoint import save_pruned
 from pruningbench.config import RunConfig
-from pruningbench.methods.importance import create_criterion
+from pruningbench.errors import UserError
 from pruningbench.latency import TimingSetup, measure_engines
 from pruningbench.latency.reference import BaseTimings
 from pruningbench.latency.target import LatencyAim
+from pruningbench.methods.importance import create_criterion
 from pruningbench.pipeline.base_model import obtain_base_model
 from pruningbench.pipeline.hooks import current_hooks
 from pruningbench.pipeline.prune import prune_to_speedup
@@ -25,11 +26,10 @@ from pruningbench.pipeline.sparsify import sparsify
 from pruningbench.pipeline.train import training_precision
 from pruningbench.pipeline.workload import workload_for
 from pruningbench.record import RunRecord, library_versions
-from pruningbench.errors import UserError
 from pruningbench.seeding import configure_determinism, seed_everything
 from pruningbench.store import ResultStore
 
-__all__ = ["execute_run", "run_experiment", "resolve_device"]
+__all__ = ["execute_run", "resolve_device", "run_experiment"]
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +49,20 @@ def run_experiment(config: RunConfig, store: ResultStore, force: bool = False) -
     record = execute_run(config)
     store.add(record)
     if record.predicted_latency_ratio is not None:
-        log.info("latency target %gx: table predicted %.3fx, measured %.3fx [%.3f-%.3f]", config.prune.speedup,
-                 record.predicted_latency_ratio, record.latency_ratio, *(record.latency_ratio_ci or (0.0, 0.0)))
+        log.info(
+            "latency target %gx: table predicted %.3fx, measured %.3fx [%.3f-%.3f]",
+            config.prune.speedup,
+            record.predicted_latency_ratio,
+            record.latency_ratio,
+            *(record.latency_ratio_ci or (0.0, 0.0)),
+        )
     log.info(
         "done: %.2f%% → %.2f%% (Δ %+.2f), %.3fx MACs, %.2fx measured latency, run %s",
-        record.base_metric, record.pruned_metric, record.delta, record.achieved_speedup, record.latency_speedup,
+        record.base_metric,
+        record.pruned_metric,
+        record.delta,
+        record.achieved_speedup,
+        record.latency_speedup,
         record.run_id[:8],
     )
     return record
@@ -85,13 +94,12 @@ def execute_run(config: RunConfig) -> RunRecord:
     else:
         reg_time = None
     hooks.progress("prune")
-    log.info(
-        "prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup
-    )
+    log.info("prune: %s, %s scope, target %gx", config.method.importance, config.prune.scope, config.prune.speedup)
     unpruned = copy.deepcopy(model)  # kept to time against the pruned model, pair by pair, at the end
     latency = config.latency
-    timing = TimingSetup(device, latency.batch_size, latency.precision, latency.channels_last,
-                         latency.threads or torch.get_num_threads())
+    timing = TimingSetup(
+        device, latency.batch_size, latency.precision, latency.channels_last, latency.threads or torch.get_num_threads()
+    )
     aim = None
     if config.prune.target == "latency":
         table_dir = config.results_dir / "cache" / "latency"
@@ -104,8 +112,17 @@ def execute_run(config: RunConfig) -> RunRecord:
     pruned_metrics = workload.evaluate(model, desc="final evaluation")
     pruned_metric = pruned_metrics[workload.metric]
     hooks.progress("latency")
-    measured = measure_engines(unpruned, model, tuple(workload.input_shape), list(latency.engines), timing,
-                               latency.warmup, latency.repeats, config.seed, extra_batches=(1,))
+    measured = measure_engines(
+        unpruned,
+        model,
+        tuple(workload.input_shape),
+        list(latency.engines),
+        timing,
+        latency.warmup,
+        latency.repeats,
+        config.seed,
+        extra_batches=(1,),
+    )
     shown_key = f"{latency.engines[0]}@{latency.batch_size}"
     shown = measured[shown_key]
     references = BaseTimings(config.results_dir / "cache" / "latency").references(config.base_key(), measured)
@@ -115,7 +132,11 @@ def execute_run(config: RunConfig) -> RunRecord:
     run_id = uuid.uuid4().hex
     model_path = f"models/{run_id}.pt"
     save_pruned(
-        model, config.results_dir / model_path, config.task.model, workload.num_classes, workload.input_shape[0],
+        model,
+        config.results_dir / model_path,
+        config.task.model,
+        workload.num_classes,
+        workload.input_shape[0],
         workload.input_shape[-1],
     )
     record = RunRecord(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from timm.data import Mixup
@@ -47,11 +48,17 @@ def _mixing(recipe: Recipe, num_classes: int | None) -> Mixup | None:
         return None
     if num_classes is None:
         raise ValueError("mixup and CutMix need the number of classes")
-    return Mixup(mixup_alpha=recipe.mixup, cutmix_alpha=recipe.cutmix, label_smoothing=recipe.label_smoothing,
-                 num_classes=num_classes)
+    return Mixup(
+        mixup_alpha=recipe.mixup,
+        cutmix_alpha=recipe.cutmix,
+        label_smoothing=recipe.label_smoothing,
+        num_classes=num_classes,
+    )
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler:
+def _scheduler(
+    optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     """Per-iteration schedule: optional linear warm-up, then cosine to zero over the remaining steps, or ×gamma at
     each milestone epoch (milestones count from the start of training)."""
     warmup = min(recipe.warmup_epochs, recipe.epochs) * steps_per_epoch
@@ -106,7 +113,9 @@ def train(
     lead = data_parallel_rank() in (None, 0)  # the process that reports progress and writes checkpoints
     forward = _data_parallel(model, device) if data_parallel_rank() is not None else model
     mixing = _mixing(recipe, num_classes)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing) if mixing is None else SoftTargetCrossEntropy()
+    loss_fn = (
+        nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing) if mixing is None else SoftTargetCrossEntropy()
+    )
     model.train()
     hooks = current_hooks()
     for epoch in range(start_epoch, recipe.epochs):
@@ -134,15 +143,18 @@ def train(
         if regularizer is not None:
             regularizer.epoch_end()
         if checkpoint is not None and lead:
-            atomic_save({
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "regularizer": regularizer.state_dict() if regularizer is not None else {},
-                "scaler": precision.scaler.state_dict(),
-                "epoch": epoch + 1,
-                "seconds": earlier_seconds + time.perf_counter() - started,
-            }, checkpoint)
+            atomic_save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "regularizer": regularizer.state_dict() if regularizer is not None else {},
+                    "scaler": precision.scaler.state_dict(),
+                    "epoch": epoch + 1,
+                    "seconds": earlier_seconds + time.perf_counter() - started,
+                },
+                checkpoint,
+            )
     return earlier_seconds + time.perf_counter() - started
 
 
@@ -178,7 +190,7 @@ class _Precision:
     """A recipe's mixed precision: autocast to bf16 or fp16 (parameters, optimizer state and the loss's reduction
     stay fp32), and for fp16 a gradient scaler against underflow (a no-op otherwise)."""
 
-    DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+    DTYPES: ClassVar[dict[str, torch.dtype]] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
     def __init__(self, recipe: Recipe, device: torch.device) -> None:
         precision = training_precision(recipe.precision, device)
