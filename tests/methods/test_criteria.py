@@ -1,6 +1,5 @@
 """Every criterion against a planted answer: the planted channel must rank least important, a strong one must not."""
 
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -164,19 +163,38 @@ def test_thinet_greedy_order_follows_its_definition():
     assert torch.equal(greedy_removal_steps(contributions.T @ contributions), expected)
 
 
-@pytest.fixture(params=["one batch", "chunks on threads"])
-def rank_pool(request, monkeypatch):
-    """No pool (one batched call, as on a GPU), or a CPU pool with chunks of 3 maps (a ragged last chunk)."""
-    if request.param == "one batch":
-        yield None
-        return
-    monkeypatch.setattr(hrank, "CHUNK_BYTES", 3 * 32 * 32 * 8)
-    with ThreadPoolExecutor(2) as pool:
-        yield pool
+@pytest.fixture(params=["one chunk", "chunks of 3 maps", "one batched call"])
+def ranks_of(request, monkeypatch):
+    """``map_ranks`` as a CPU runs it: a layer's maps in one chunk, or in chunks of 3 (the last one ragged) through
+    the thread's buffers; or as a GPU runs it, in one batched call without buffers."""
+    if request.param == "one batched call":
+        return lambda maps: hrank._full_rank_or_count(maps.flatten(0, -3).double()).reshape(maps.shape[:-2])
+    if request.param == "chunks of 3 maps":
+        monkeypatch.setattr(hrank, "CHUNK_BYTES", 3 * 32 * 32 * 8)
+    return map_ranks
+
+
+def test_hrank_scores_are_the_mean_matrix_rank_of_the_conv_output_maps():
+    """Over batches that run side by side on a CPU: every image's maps counted once, averaged over all images."""
+    model = small_net()
+    with torch.no_grad():
+        model[0].weight[DEAD] = 0.0
+        model[0].bias[DEAD] = 0.0  # rank 0 everywhere
+    calibration = batches(count=5)
+    calibration[1][0][:5] = 0.0  # five blank images: every other map is its bias, rank 1
+    calibration[-1] = calibration[-1][0][:7], calibration[-1][1][:7]  # a smaller last batch
+    with torch.no_grad():
+        ranks = torch.cat([torch.linalg.matrix_rank(model[0](images)) for images, _ in calibration])
+    expected = ranks.double().mean(0)
+    assert expected[DEAD] == 0 and ((7 < expected) & (expected < 8)).sum() == WIDTH - 1
+    criterion = create_criterion("HRank")
+    groups, group = first_group(model)
+    criterion.prepare(model, groups, calibration)
+    assert torch.equal(criterion.score(group), expected.float())
 
 
 @pytest.mark.parametrize("shape", [(4, 6, 32, 32), (4, 6, 4, 4), (3, 5, 7, 3)])
-def test_hrank_map_ranks_equal_torch_matrix_rank(shape, rank_pool):
+def test_hrank_map_ranks_equal_torch_matrix_rank(shape, ranks_of):
     generator = torch.Generator().manual_seed(0)
     maps = torch.relu(torch.randn(*shape, generator=generator))
     h, w = shape[-2:]
@@ -185,11 +203,11 @@ def test_hrank_map_ranks_equal_torch_matrix_rank(shape, rank_pool):
     maps[:, 2] = torch.randn(h, 2, generator=generator) @ torch.randn(2, w, generator=generator)  # rank 2
     maps[:, 3] = 0.0  # rank 0
     maps[:, 4] *= 1e-20  # tiny but full rank: the tolerance is relative
-    assert torch.equal(map_ranks(maps, rank_pool), torch.linalg.matrix_rank(maps))
+    assert torch.equal(ranks_of(maps), torch.linalg.matrix_rank(maps))
 
 
 @pytest.mark.parametrize("size", [32, 8])
-def test_hrank_map_ranks_decide_at_the_tolerance(size, rank_pool):
+def test_hrank_map_ranks_decide_at_the_tolerance(size, ranks_of):
     """Singular values below ``s_max = 1`` all 1.2x the tolerance ``size * eps32 * s_max``: full rank; all at 1/1.2x
     of it: rank 1; half and half: half the rank. ``||M||_F`` is ``s_max`` to 1e-9 here, so the shifted Cholesky's
     bound is tight: it must not prove too much, and the eigenvalue count must not miss a value."""
@@ -203,7 +221,7 @@ def test_hrank_map_ranks_decide_at_the_tolerance(size, rank_pool):
         singular[:above] = tolerance * 1.2
         singular[0] = 1.0
         maps.append(u @ torch.diag(singular) @ v.T)
-    assert map_ranks(torch.stack(maps).float()[None], rank_pool).tolist() == [[size, 1, size // 2]]
+    assert ranks_of(torch.stack(maps).float()[None]).tolist() == [[size, 1, size // 2]]
 
 
 @pytest.mark.parametrize("width", [6, 600])  # 600: wider than scikit-learn's default path of 500 steps

@@ -6,8 +6,11 @@ accumulates statistics batch by batch, so memory is bounded by one batch, never 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -17,12 +20,62 @@ from tqdm import tqdm
 from pruningbench.errors import UserError
 from pruningbench.methods.importance import Batch
 
-__all__ = ["batch_loss", "calibration_progress", "classification_logits", "eval_mode", "hooked", "loss_backward"]
+__all__ = [
+    "batch_loss",
+    "batch_parallel",
+    "calibration_progress",
+    "classification_logits",
+    "eval_mode",
+    "hooked",
+    "loss_backward",
+    "single_threaded_workers",
+]
+
+Result = TypeVar("Result")
 
 
 def calibration_progress(batches: list[Batch], criterion: str) -> Iterator[Batch]:
     """The calibration batches with a progress bar (data-driven criteria can take seconds to minutes)."""
     return iter(tqdm(batches, desc=f"{criterion} calibration", leave=False, mininterval=1.0))
+
+
+def batch_parallel(work: Callable[[Batch], Result], batches: list[Batch], criterion: str) -> Iterator[Result]:
+    """``work(batch)`` for every calibration batch, results in batch order, with a progress bar.
+
+    On a CPU the batches run side by side, one per torch thread, each worker running torch on one thread: work that
+    torch runs on one thread anyway (a batch of small LAPACK factorizations) then keeps every core busy, and no core
+    spins in an OpenMP team waiting for the next op. ``work`` runs in another thread, so it sets its own grad mode.
+    On a GPU, or with one thread, the batches run one after another.
+    """
+    threads = torch.get_num_threads()
+    if not batches or batches[0][0].device.type != "cpu" or threads == 1:
+        yield from map(work, calibration_progress(batches, criterion))
+        return
+    with single_threaded_workers(threads) as workers:
+        results = workers.map(work, batches)
+        yield from tqdm(results, total=len(batches), desc=f"{criterion} calibration", leave=False, mininterval=1.0)
+
+
+@contextmanager
+def single_threaded_workers(count: int) -> Iterator[ThreadPoolExecutor]:
+    """A pool of ``count`` threads whose torch ops each run on one thread; the caller's thread count is unchanged.
+
+    A new thread takes the count torch was last set to, so the workers are set to one and all started before the
+    caller's count is set again (which is what threads started later take).
+    """
+    threads = torch.get_num_threads()
+    started = threading.Barrier(count, timeout=60)
+    with ThreadPoolExecutor(count, thread_name_prefix="calibration", initializer=_one_torch_thread) as workers:
+        try:
+            list(workers.map(lambda _: started.wait(), range(count)))
+        finally:
+            torch.set_num_threads(threads)
+        yield workers
+
+
+def _one_torch_thread() -> None:
+    torch.get_num_threads()  # a thread's first query sets its count from the global one; the line below then holds
+    torch.set_num_threads(1)
 
 
 @contextmanager
