@@ -109,14 +109,16 @@ def main() -> None:
     floor, path = per_map_costs(conv_outputs(model, convs, batches[0][0]), args.repeats)
     torch.set_num_threads(threads)
 
-    def forward(batch: tuple[torch.Tensor, None]) -> None:
+    def forward(_position: int, batch: tuple[torch.Tensor, None]) -> None:
         with torch.no_grad():
             model(batch[0])
 
     def side_by_side() -> None:
         list(batch_parallel(forward, batches, "forward"))
 
-    inside_ops = median_seconds(lambda: [forward(batch) for batch in batches], args.repeats)
+    inside_ops = median_seconds(
+        lambda: [forward(position, batch) for position, batch in enumerate(batches)], args.repeats
+    )
     parallel = median_seconds(side_by_side, args.repeats)
 
     def ranks(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:

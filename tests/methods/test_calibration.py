@@ -22,8 +22,9 @@ def _calibration(count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(torch.full((4, 3, 2, 2), float(index)), torch.zeros(4, dtype=torch.long)) for index in range(count)]
 
 
-def _where_it_ran(batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, int, int]:
-    return batch[0][0, 0, 0, 0].item(), threading.get_ident(), torch.get_num_threads()
+def _where_it_ran(position: int, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, int, int]:
+    assert batch[0][0, 0, 0, 0].item() == position
+    return position, threading.get_ident(), torch.get_num_threads()
 
 
 def test_batches_run_on_single_threaded_workers_and_come_back_in_order(two_torch_threads):

@@ -1,6 +1,5 @@
 """Every criterion against a planted answer: the planted channel must rank least important, a strong one must not."""
 
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +8,7 @@ from torch import nn
 from pruningbench.methods.importance import CRITERIA, create_criterion, hrank
 from pruningbench.methods.importance.cp import lasso_entry_penalties
 from pruningbench.methods.importance.hrank import map_ranks
-from pruningbench.methods.importance.reconstruction import sampled_patches
+from pruningbench.methods.importance.reconstruction import ContributionSampler, sampled_patches
 from pruningbench.methods.importance.thinet import greedy_removal_steps
 from tests.methods.planted import WIDTH, batches, first_group, randomize_bn, small_net
 
@@ -149,6 +148,26 @@ def test_sampled_patches_are_the_unfolded_patches_at_the_drawn_positions(conv):
     expected = patches.gather(2, positions.unsqueeze(1).expand(-1, patches.shape[1], -1)).permute(0, 2, 1)
     sampled = sampled_patches(x, conv, 5, torch.Generator().manual_seed(3))
     assert torch.equal(sampled, expected.reshape(10, 3, -1))
+
+
+def test_next_layer_samples_are_the_same_side_by_side_and_one_after_another():
+    """Each batch draws from its own generator and the Gram matrices add up in batch order: the same bits whether the
+    batches run on parallel workers (2 torch threads) or in the caller's thread (1), and the seed decides them."""
+    model = small_net()
+    groups, group = first_group(model)
+    threads = torch.get_num_threads()
+    collected = []
+    for seed, count in ((3, 2), (3, 1), (4, 2)):
+        torch.set_num_threads(count)
+        try:
+            sampler = ContributionSampler(seed)
+            sampler.collect(model, groups, batches(count=4))
+        finally:
+            torch.set_num_threads(threads)
+        collected.append(sampler.gram(group))
+    (parallel, samples), (serial, serial_samples), (other_seed, _) = collected
+    assert samples == serial_samples == 4 * 16 * 10  # 4 batches of 16 images, 10 samples per image, one consumer
+    assert torch.equal(parallel, serial) and not torch.allclose(parallel, other_seed)
 
 
 def test_thinet_greedy_order_follows_its_definition():

@@ -39,20 +39,20 @@ def calibration_progress(batches: list[Batch], criterion: str) -> Iterator[Batch
     return iter(tqdm(batches, desc=f"{criterion} calibration", leave=False, mininterval=1.0))
 
 
-def batch_parallel(work: Callable[[Batch], Result], batches: list[Batch], criterion: str) -> Iterator[Result]:
-    """``work(batch)`` for every calibration batch, results in batch order, with a progress bar.
+def batch_parallel(work: Callable[[int, Batch], Result], batches: list[Batch], criterion: str) -> Iterator[Result]:
+    """``work(position, batch)`` for every calibration batch, results in batch order, with a progress bar.
 
     On a CPU the batches run side by side, one per torch thread, each worker running torch on one thread: work that
-    torch runs on one thread anyway (a batch of small LAPACK factorizations) then keeps every core busy, and no core
-    spins in an OpenMP team waiting for the next op. ``work`` runs in another thread, so it sets its own grad mode.
+    torch runs on one thread anyway (a batch of small LAPACK factorizations, small gathers and products) then keeps
+    every core busy, and no core spins in an OpenMP team waiting for the next op. ``work`` runs in another thread, so it sets its own grad mode.
     On a GPU, or with one thread, the batches run one after another.
     """
     threads = torch.get_num_threads()
     if not batches or batches[0][0].device.type != "cpu" or threads == 1:
-        yield from map(work, calibration_progress(batches, criterion))
+        yield from (work(position, batch) for position, batch in enumerate(calibration_progress(batches, criterion)))
         return
     with single_threaded_workers(threads) as workers:
-        results = workers.map(work, batches)
+        results = workers.map(work, range(len(batches)), batches)
         yield from tqdm(results, total=len(batches), desc=f"{criterion} calibration", leave=False, mininterval=1.0)
 
 

@@ -41,7 +41,7 @@ class HRank(Criterion):
         def record(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
             this_batch.ranks[module] = map_ranks(output.detach().float()).sum(0).double().cpu()
 
-        def batch_ranks(batch: Batch) -> dict[nn.Module, torch.Tensor]:
+        def batch_ranks(_position: int, batch: Batch) -> dict[nn.Module, torch.Tensor]:
             this_batch.ranks = {}
             with torch.no_grad():
                 model(batch[0])

@@ -3,8 +3,8 @@
 For a layer that consumes a group's channels (conv or linear, input side), a sampled output value is
 ``y = sum_c xhat_c`` with ``xhat_c = sum_k W[o, c, k] x[c, k]`` the part that input channel ``c`` contributes
 (bias left out). Per image, ``samples_per_image`` random (output channel, position) pairs are drawn from a seeded
-generator; only the Gram matrix of each consumer's ``[samples, channels]`` contributions is kept (ThiNet's greedy
-steps and CP's LASSO path need nothing else), accumulated batch by batch, never the feature maps. A linear layer
+generator per batch; only the Gram matrix of each consumer's ``[samples, channels]`` contributions is kept (ThiNet's
+greedy steps and CP's LASSO path need nothing else), accumulated batch by batch, never the feature maps. A linear layer
 applied to tokens (ViT) treats tokens as positions; in an attention group only the value dimensions reach a next
 layer (the projection), so query and key dimensions contribute nothing of their own and are ranked with their
 head-dimension unit.
@@ -12,6 +12,7 @@ head-dimension unit.
 
 from __future__ import annotations
 
+import threading
 from abc import abstractmethod
 
 import torch
@@ -19,7 +20,7 @@ import torch_pruning as tp
 from torch import nn
 
 from pruningbench.methods.importance import Batch, Criterion
-from pruningbench.methods.importance.calibration import calibration_progress, eval_mode, hooked
+from pruningbench.methods.importance.calibration import batch_parallel, eval_mode, hooked
 from pruningbench.methods.importance.slices import layer_slices
 
 __all__ = ["ContributionSampler", "NextLayerCriterion"]
@@ -30,34 +31,52 @@ class ContributionSampler:
 
     def __init__(self, seed: int, samples_per_image: int = 10) -> None:
         self.samples_per_image = samples_per_image
-        self._generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
         self._grams: dict[nn.Module, torch.Tensor] = {}  # float64, on the model's device
         self._samples: dict[nn.Module, int] = {}
 
     def collect(self, model: nn.Module, groups: list[tp.Group], batches: list[Batch]) -> None:
+        """Sample every batch (side by side on a CPU, each from its own generator seeded from ``seed`` and its
+        position) and add its Gram matrices up in batch order, so the sums do not depend on which thread ran what."""
         consumers = {s.module for g in groups for s in layer_slices(g, types=(nn.Conv2d, nn.Linear), sides=("in",))}
-        with eval_mode(model), hooked(list(consumers), forward=self._record), torch.no_grad():
-            for images, _ in calibration_progress(batches, "next-layer sampling"):
-                model(images)
+        seeds = torch.randint(2**62, (len(batches),), generator=torch.Generator().manual_seed(self.seed)).tolist()
+        this_batch = threading.local()
 
-    def _record(self, module: nn.Module, inputs: tuple, _output: torch.Tensor) -> None:
-        x = inputs[0].detach()
+        def record(module: nn.Module, inputs: tuple, _output: torch.Tensor) -> None:
+            contributions = self._contributions(module, inputs[0].detach(), this_batch.generator)
+            product = contributions.T @ contributions
+            grams, samples = this_batch.grams, this_batch.samples
+            grams[module] = grams[module] + product if module in grams else product
+            samples[module] = samples.get(module, 0) + len(contributions)
+
+        def sample(position: int, batch: Batch) -> tuple[dict[nn.Module, torch.Tensor], dict[nn.Module, int]]:
+            this_batch.generator = torch.Generator().manual_seed(seeds[position])
+            this_batch.grams, this_batch.samples = {}, {}
+            with torch.no_grad():
+                model(batch[0])
+            return this_batch.grams, this_batch.samples
+
+        with eval_mode(model), hooked(list(consumers), forward=record):
+            for grams, samples in batch_parallel(sample, batches, "next-layer sampling"):
+                for module, product in grams.items():
+                    self._grams[module] = self._grams[module] + product if module in self._grams else product
+                    self._samples[module] = self._samples.get(module, 0) + samples[module]
+
+    def _contributions(self, module: nn.Module, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``[samples, channels]`` float64 contributions of ``x``'s channels to random outputs of ``module``."""
         n = x.shape[0]
         m = self.samples_per_image
         if isinstance(module, nn.Conv2d):
-            picked = sampled_patches(x, module, m, self._generator)  # [n*m, C, k]
+            picked = sampled_patches(x, module, m, generator)  # [n*m, C, k]
             weight = module.weight.flatten(2)  # [O, C, k]
         else:
             tokens = x.reshape(n, -1, module.in_features)  # [n, T, C]; T = 1 for a plain feature vector
-            positions = torch.randint(tokens.shape[1], (n, m), generator=self._generator).to(x.device)
+            positions = torch.randint(tokens.shape[1], (n, m), generator=generator).to(x.device)
             picked = tokens.gather(1, positions.unsqueeze(2).expand(-1, -1, tokens.shape[2]))  # [n, m, C]
             picked = picked.reshape(n * m, -1, 1)  # [n*m, C, 1]
             weight = module.weight.unsqueeze(2)  # [O, C, 1]
-        outputs = torch.randint(weight.shape[0], (n * m,), generator=self._generator).to(x.device)
-        contributions = torch.einsum("sck,sck->sc", weight[outputs], picked).double()  # [n*m, C]
-        product = contributions.T @ contributions
-        self._grams[module] = self._grams[module] + product if module in self._grams else product
-        self._samples[module] = self._samples.get(module, 0) + len(contributions)
+        outputs = torch.randint(weight.shape[0], (n * m,), generator=generator).to(x.device)
+        return torch.einsum("sck,sck->sc", weight[outputs], picked).double()  # [n*m, C]
 
     def gram(self, group: tp.Group) -> tuple[torch.Tensor, int] | None:
         """Gram matrix ``X^T X`` of the group's channel contributions ``X`` ``[samples over all consumers,
