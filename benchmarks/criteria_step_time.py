@@ -6,6 +6,8 @@ is timed ``--repeats`` times and the median is reported, with the paper's ratio 
 data-driven criterion's step time over the calibration passes it needs (one forward over the same batches, or one
 forward + backward for criteria with ``gradients``), timed alternately with the criterion (A B A B) and reported
 as the median of the per-pair ratios, which a busy neighbour moves much less than either time (goal: <= 1.5x).
+On a CPU every criterion runs in a fresh process, as the pipeline runs every run in a child process of its own: the
+memory a previous criterion left to the allocator moved the next one's ratio by up to 0.3 on a shared 2-core VM.
 
     python benchmarks/criteria_step_time.py [--model resnet18_cifar] [--batches 10] [--batch-size 64] [--criteria ...]
 """
@@ -13,8 +15,10 @@ as the median of the per-pair ratios, which a busy neighbour moves much less tha
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -56,6 +60,31 @@ def calibration_passes(model_name: str, calibration: list, device: torch.device,
     return time.perf_counter() - started
 
 
+def calibration_batches(args: argparse.Namespace, device: torch.device) -> list:
+    """The random calibration set: the same batches for every criterion and process (seeded)."""
+    generator = torch.Generator().manual_seed(0)
+    return [
+        (
+            torch.randn(args.batch_size, 3, 32, 32, generator=generator).to(device),
+            torch.randint(0, 100, (args.batch_size,), generator=generator).to(device),
+        )
+        for _ in range(args.batches)
+    ]
+
+
+def measure(name: str, args: argparse.Namespace) -> tuple[list[float], list[float]]:
+    """The criterion's step times and, for a calibrated one, its calibration passes, alternating A B A B."""
+    device = torch.device(args.device)
+    calibration = calibration_batches(args, device)
+    kind = CRITERIA.get(name)
+    seconds, passes = [], []
+    for _ in range(args.repeats if not kind.calibrated else max(1, args.repeats // 3)):
+        seconds.append(step_time(args.model, name, calibration, device))
+        if kind.calibrated:
+            passes.append(calibration_passes(args.model, calibration, device, kind.gradients))
+    return seconds, passes
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet18_cifar")
@@ -66,29 +95,20 @@ def main() -> None:
     parser.add_argument("--criteria", nargs="+", default=CRITERIA.names(), help="MagnitudeL2 is always timed too")
     args = parser.parse_args()
     device = torch.device(args.device)
-    generator = torch.Generator().manual_seed(0)
-    calibration = [
-        (
-            torch.randn(args.batch_size, 3, 32, 32, generator=generator).to(device),
-            torch.randint(0, 100, (args.batch_size,), generator=generator).to(device),
-        )
-        for _ in range(args.batches)
-    ]
     times: dict[str, float] = {}
     proxies: dict[str, float] = {}
     passes: dict[bool, list[float]] = {False: [], True: []}
+    fresh = multiprocessing.get_context("spawn")
     for name in dict.fromkeys(["MagnitudeL2", *args.criteria]):
-        kind = CRITERIA.get(name)
-        repeats = args.repeats if not kind.calibrated else max(1, args.repeats // 3)
-        seconds, ratios = [], []
-        for _ in range(repeats):  # a calibrated criterion alternates with its calibration passes: A B A B
-            seconds.append(step_time(args.model, name, calibration, device))
-            if kind.calibrated:
-                passes[kind.gradients].append(calibration_passes(args.model, calibration, device, kind.gradients))
-                ratios.append(seconds[-1] / passes[kind.gradients][-1])
+        if device.type == "cpu":  # a fresh process for each criterion, as the pipeline runs every run
+            with ProcessPoolExecutor(1, mp_context=fresh) as process:
+                seconds, calibration = process.submit(measure, name, args).result()
+        else:  # CUDA's start-up in every process would cost more than the steps
+            seconds, calibration = measure(name, args)
         times[name] = statistics.median(seconds)
-        if ratios:
-            proxies[name] = statistics.median(ratios)
+        if calibration:
+            passes[CRITERIA.get(name).gradients] += calibration
+            proxies[name] = statistics.median(step / both for step, both in zip(seconds, calibration, strict=True))
     reference = times["MagnitudeL2"]
     print(
         f"{args.model}, {args.batches}x{args.batch_size} calibration images, device {device}, torch {torch.__version__}"
