@@ -44,8 +44,8 @@ def batch_parallel(work: Callable[[int, Batch], Result], batches: list[Batch], c
 
     On a CPU the batches run side by side, one per torch thread, each worker running torch on one thread: work that
     torch runs on one thread anyway (a batch of small LAPACK factorizations, small gathers and products) then keeps
-    every core busy, and no core spins in an OpenMP team waiting for the next op. ``work`` runs in another thread, so it sets its own grad mode.
-    On a GPU, or with one thread, the batches run one after another.
+    every core busy, and no core spins in an OpenMP team waiting for the next op. ``work`` runs in another thread,
+    so it sets its own grad mode. On a GPU, or with one thread, the batches run one after another.
     """
     threads = torch.get_num_threads()
     if not batches or batches[0][0].device.type != "cpu" or threads == 1:

@@ -3,12 +3,12 @@
 A filter whose output feature maps have low rank carries little information. Its score is the rank of its
 ``H x W`` output map, averaged over the calibration images, computed batch by batch for a layer's maps at once (no
 feature map is kept); on a CPU the batches run side by side on single-threaded workers, because torch factorizes a
-batch of small matrices one after another on one thread. The rank is ``torch.linalg.matrix_rank``'s (singular values above ``max(H, W) * eps * s_max``,
-float32 eps), found without an SVD per map: see :func:`map_ranks`. Maps are taken at the conv's output, before
-BatchNorm and activation (the official code hooks the activations; the conv output is the map the filter itself
-generates and is defined for every architecture). Averaged over the group's conv layers that own output channels.
-A group with no conv output (a ViT's linear layers produce one vector per token, not a map) is not applicable and
-is refused with a one-line error; the reference's ViT board has no HRank row either.
+batch of small matrices one after another on one thread. The rank is ``torch.linalg.matrix_rank``'s (singular values
+above ``max(H, W) * eps * s_max``, float32 eps), found without an SVD per map: see :func:`map_ranks`. Maps are
+taken at the conv's output, before BatchNorm and activation (the official code hooks the activations; the conv
+output is the map the filter itself generates and is defined for every architecture). Averaged over the group's conv
+layers that own output channels. A group with no conv output (a ViT's linear layers produce one vector per token,
+not a map) is not applicable and is refused with a one-line error; the reference's ViT board has no HRank row either.
 """
 
 from __future__ import annotations

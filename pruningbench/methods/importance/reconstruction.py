@@ -3,11 +3,11 @@
 For a layer that consumes a group's channels (conv or linear, input side), a sampled output value is
 ``y = sum_c xhat_c`` with ``xhat_c = sum_k W[o, c, k] x[c, k]`` the part that input channel ``c`` contributes
 (bias left out). Per image, ``samples_per_image`` random (output channel, position) pairs are drawn from a seeded
-generator per batch; only the Gram matrix of each consumer's ``[samples, channels]`` contributions is kept (ThiNet's
-greedy steps and CP's LASSO path need nothing else), accumulated batch by batch, never the feature maps. A linear layer
-applied to tokens (ViT) treats tokens as positions; in an attention group only the value dimensions reach a next
-layer (the projection), so query and key dimensions contribute nothing of their own and are ranked with their
-head-dimension unit.
+generator per batch; only the Gram matrix of each consumer's ``[samples, channels]`` contributions is kept
+(ThiNet's greedy steps and CP's LASSO path need nothing else), accumulated batch by batch, never the feature maps.
+A linear layer applied to tokens (ViT) treats tokens as positions; in an attention group only the value dimensions
+reach a next layer (the projection), so query and key dimensions contribute nothing of their own and are ranked with
+their head-dimension unit.
 """
 
 from __future__ import annotations
