@@ -44,10 +44,7 @@ class ContributionSampler:
 
         def record(module: nn.Module, inputs: tuple, _output: torch.Tensor) -> None:
             contributions = self._contributions(module, inputs[0].detach(), this_batch.generator)
-            product = contributions.T @ contributions
-            grams, samples = this_batch.grams, this_batch.samples
-            grams[module] = grams[module] + product if module in grams else product
-            samples[module] = samples.get(module, 0) + len(contributions)
+            _add(this_batch.grams, this_batch.samples, module, contributions.T @ contributions, len(contributions))
 
         def sample(position: int, batch: Batch) -> tuple[dict[nn.Module, torch.Tensor], dict[nn.Module, int]]:
             this_batch.generator = torch.Generator().manual_seed(seeds[position])
@@ -59,8 +56,7 @@ class ContributionSampler:
         with eval_mode(model), hooked(list(consumers), forward=record):
             for grams, samples in batch_parallel(sample, batches, "next-layer sampling"):
                 for module, product in grams.items():
-                    self._grams[module] = self._grams[module] + product if module in self._grams else product
-                    self._samples[module] = self._samples.get(module, 0) + samples[module]
+                    _add(self._grams, self._samples, module, product, samples[module])
 
     def _contributions(self, module: nn.Module, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """``[samples, channels]`` float64 contributions of ``x``'s channels to random outputs of ``module``."""
@@ -92,6 +88,18 @@ class ContributionSampler:
             gram.index_add_(1, slice_.root_idxs, spread)
             samples += self._samples[slice_.module]
         return (gram, samples) if samples else None
+
+
+def _add(
+    grams: dict[nn.Module, torch.Tensor],
+    samples: dict[nn.Module, int],
+    module: nn.Module,
+    gram: torch.Tensor,
+    count: int,
+) -> None:
+    """Add ``gram`` over ``count`` samples to ``module``'s sums (a module may run more than once per forward)."""
+    grams[module] = grams[module] + gram if module in grams else gram
+    samples[module] = samples.get(module, 0) + count
 
 
 def sampled_patches(x: torch.Tensor, conv: nn.Conv2d, per_image: int, generator: torch.Generator) -> torch.Tensor:
